@@ -1,0 +1,37 @@
+# cancelflow: make demo | make up | make test | make bench
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo up test bench lint compose-config clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/cancelflow demo
+
+up: $(STAMP)
+	$(VENV)/bin/cancelflow up
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check worker tasks webhooks sandbox tests bench
+	$(VENV)/bin/mypy
+
+compose-config:
+	docker compose config --quiet
+
+clean:
+	rm -rf $(VENV) var

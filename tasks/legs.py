@@ -1,0 +1,34 @@
+"""Internal tasks for one leg: a provider round, and a later evidence read."""
+
+from __future__ import annotations
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from worker.bootstrap import process_context
+from worker.celery_app import app
+from worker.dispatch import INTERNAL_QUEUE, PROCESS_LEG, READ_EVIDENCE
+from worker.services.legs import process_leg as process_leg_round
+from worker.services.legs import refresh_evidence
+
+
+@app.task(
+    bind=True,
+    name=PROCESS_LEG,
+    queue=INTERNAL_QUEUE,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=None,
+)
+def process_leg(self: Task, leg_id: str) -> str | None:
+    """Run one round for the leg; a transient failure comes back as a Celery retry."""
+    step = process_leg_round(process_context(), leg_id)
+    if step.retry_in is not None:
+        raise self.retry(countdown=step.retry_in, max_retries=None)
+    return step.state.value if step.state else None
+
+
+@app.task(name=READ_EVIDENCE, queue=INTERNAL_QUEUE)
+def read_evidence(leg_id: str) -> bool:
+    """Read a cancelled leg's figures again for reconciliation."""
+    return refresh_evidence(process_context(), leg_id)

@@ -1,0 +1,44 @@
+"""Shared fixtures: a migrated ledger, fakes of the ports, and the servers the tiers need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from worker.ledger import create_ledger_engine, upgrade_ledger
+
+
+@pytest.fixture
+def ledger_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def engine(ledger_url: str) -> Iterator[Engine]:
+    engine = create_ledger_engine(ledger_url)
+    upgrade_ledger(engine)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class FakeDispatcher:
+    """Records what would have been enqueued."""
+
+    legs: list[tuple[str, float]] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
+        self.legs.append((leg_id, countdown))
+
+    def read_evidence(self, leg_id: str) -> None:
+        self.evidence.append(leg_id)
+
+
+@pytest.fixture
+def dispatcher() -> FakeDispatcher:
+    return FakeDispatcher()

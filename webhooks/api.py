@@ -1,0 +1,86 @@
+"""The status API: ``/api/v1/jobs`` and ``/api/v1/jobs/{id}``, bearer-token protected."""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+
+from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from webhooks.context import engine, settings
+from webhooks.openapi import openapi_document
+from worker.domain.states import JobState
+from worker.services.views import get_job, list_jobs
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def require_token(view: Callable[P, R]) -> Callable[P, R]:
+    """503 until API_TOKEN is set; 401 without the right bearer token (compared in constant time)."""
+
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = settings().api_token
+        if token is None:
+            abort(503, "CANCELFLOW_API_TOKEN is not set")
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.get_secret_value().encode()
+        ):
+            abort(401, "a valid bearer token is required")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blueprint.get("/jobs/<job_id>")
+@require_token
+def job(job_id: str) -> ResponseReturnValue:
+    found = get_job(engine(), job_id)
+    if found is None:
+        abort(404, "no such job")
+    return jsonify(found)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"{name} must be an integer")
+    if not low <= value <= high:
+        abort(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+@blueprint.get("/jobs")
+@require_token
+def jobs() -> ResponseReturnValue:
+    state_arg = request.args.get("state")
+    state: JobState | None = None
+    if state_arg:
+        try:
+            state = JobState(state_arg)
+        except ValueError:
+            abort(400, f"state must be one of {', '.join(s.value for s in JobState)}")
+    limit = _int_arg("limit", 50, 1, 500)
+    try:
+        page = list_jobs(engine(), state=state, limit=limit, cursor=request.args.get("cursor"))
+    except ValueError:
+        abort(400, "cursor is not one this API gave out")
+    body: dict[str, Any] = {"jobs": page.jobs, "next_cursor": page.next_cursor}
+    return jsonify(body)
+
+
+@blueprint.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(openapi_document())

@@ -1,0 +1,35 @@
+"""The Flask app factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from worker.ledger import create_ledger_engine, upgrade_ledger
+from worker.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the receiver; brings the ledger's schema up to date first."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    engine = create_ledger_engine(settings.database_url)
+    upgrade_ledger(engine)
+    app.extensions["cancelflow"] = {"settings": settings, "engine": engine}
+
+    from webhooks import api, health
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(api.blueprint)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[object, int]:
+        return jsonify(error=exc.name.lower().replace(" ", "_"), detail=exc.description), (
+            exc.code or 500
+        )
+
+    return app

@@ -1,0 +1,82 @@
+"""The composition root: builds the real adapters from settings, or takes fakes in tests."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import httpx
+from sqlalchemy import Engine
+
+from worker.domain.states import Provider
+from worker.ledger import create_ledger_engine
+from worker.providers.calls import OnCall
+from worker.providers.sixdot50 import SixDot50
+from worker.services.context import Context, RetryPolicy
+from worker.services.drivers.sixdot50 import SixDot50Driver
+from worker.services.ports import Dispatcher, LegDriver
+from worker.settings import Settings, load_settings
+
+USER_AGENT = "cancelflow/0.1"
+
+
+def http_client(settings: Settings) -> httpx.Client:
+    """One long-lived client per process: pooled connections, explicit timeouts."""
+    return httpx.Client(
+        timeout=httpx.Timeout(settings.http_timeout_seconds),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+def build_drivers(
+    settings: Settings, client: httpx.Client, on_call: OnCall | None = None
+) -> dict[Provider, LegDriver]:
+    """A driver per configured provider; a provider with missing settings has none."""
+    drivers: dict[Provider, LegDriver] = {}
+    if settings.sixdot50_base_url and settings.sixdot50_key and settings.sixdot50_secret:
+        drivers[Provider.SIXDOT50] = SixDot50Driver(
+            SixDot50(
+                client,
+                settings.sixdot50_base_url,
+                settings.sixdot50_key,
+                settings.sixdot50_secret,
+                on_call,
+            )
+        )
+    return drivers
+
+
+def build_context(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    *,
+    engine: Engine | None = None,
+    drivers: dict[Provider, LegDriver] | None = None,
+) -> Context:
+    if drivers is None:
+        drivers = build_drivers(settings, http_client(settings))
+    return Context(
+        engine=engine or create_ledger_engine(settings.database_url),
+        drivers=drivers,
+        dispatcher=dispatcher,
+        retry=RetryPolicy(
+            settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_max_attempts
+        ),
+        lease_seconds=settings.leg_lease_seconds,
+    )
+
+
+_lock = threading.Lock()
+_context: tuple[int, Context] | None = None
+
+
+def process_context() -> Context:
+    """This process's context, built on first use (and again in a forked child)."""
+    global _context
+    with _lock:
+        if _context is None or _context[0] != os.getpid():
+            from worker.dispatch import CeleryDispatcher
+
+            _context = (os.getpid(), build_context(load_settings(), CeleryDispatcher()))
+        return _context[1]

@@ -1,0 +1,81 @@
+"""The Celery app, configured for no loss and no harmful duplicates on Redis.
+
+Why each setting is there is written in the README ("Celery settings").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from worker.dispatch import INTERNAL_QUEUE, SWEEP
+from worker.settings import Settings, load_settings
+
+SUBMIT_QUEUE = "cancellations"
+
+log = logging.getLogger(__name__)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout,
+        },
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "task_ignore_result": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "worker_soft_shutdown_timeout": 10.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_default_queue": SUBMIT_QUEUE,
+        "task_queues": (Queue(SUBMIT_QUEUE), Queue(INTERNAL_QUEUE)),
+        "task_routes": {"cancelflow.*": {"queue": INTERNAL_QUEUE}},
+        "task_create_missing_queues": True,
+        "enable_utc": True,
+        "timezone": "UTC",
+        "beat_schedule": {
+            "sweep": {
+                "task": SWEEP,
+                "schedule": settings.sweep_interval_seconds,
+                # A sweep that waited longer than one interval is superseded by the next one.
+                "options": {"expires": settings.sweep_interval_seconds},
+            }
+        },
+    }
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    celery = Celery("cancelflow", include=["tasks.submit", "tasks.legs", "tasks.sweep"])
+    celery.conf.update(celery_config(settings or load_settings()))
+    return celery
+
+
+app = create_celery()
+
+
+def _migrate(**_kwargs: Any) -> None:
+    # Every process brings the ledger's schema up to date when it starts.
+    from worker.ledger import create_ledger_engine, upgrade_ledger
+
+    engine = create_ledger_engine(load_settings().database_url)
+    try:
+        upgrade_ledger(engine)
+    finally:
+        engine.dispose()
+
+
+signals.worker_init.connect(_migrate, weak=False)
+signals.beat_init.connect(_migrate, weak=False)

@@ -1,0 +1,189 @@
+"""The local stack as real processes: Redis, sandbox, worker(s), beat, receiver, Flower."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from worker.devstack.embedded_redis import EmbeddedRedis, free_port
+from worker.devstack.waiting import wait_until
+
+SANDBOX_SIXDOT50 = {"key": "sandbox-key", "secret": "sandbox-secret"}
+
+
+def stack_env(
+    run_dir: Path, *, redis_url: str, sandbox_url: str, receiver_url: str, api_token: str
+) -> dict[str, str]:
+    """Settings pointing every provider at the sandbox (its default credentials)."""
+    return {
+        "CANCELFLOW_REDIS_URL": redis_url,
+        "CANCELFLOW_DATABASE_URL": f"sqlite:///{run_dir / 'cancelflow.db'}",
+        "CANCELFLOW_API_TOKEN": api_token,
+        "CANCELFLOW_PUBLIC_URL": receiver_url,
+        "CANCELFLOW_SIXDOT50_BASE_URL": f"{sandbox_url}/sixdot50",
+        "CANCELFLOW_SIXDOT50_KEY": SANDBOX_SIXDOT50["key"],
+        "CANCELFLOW_SIXDOT50_SECRET": SANDBOX_SIXDOT50["secret"],
+    }
+
+
+@dataclass
+class Stack:
+    """Starts and stops the processes; each in its own process group, logs in ``run_dir``."""
+
+    run_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    redis: EmbeddedRedis | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    sandbox_port: int = 0
+    receiver_port: int = 0
+    flower_port: int = 0
+
+    @classmethod
+    def prepare(
+        cls,
+        run_dir: Path,
+        *,
+        sandbox_port: int = 0,
+        receiver_port: int = 0,
+        flower_port: int = 0,
+        extra_env: dict[str, str] | None = None,
+    ) -> Stack:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stack = cls(
+            run_dir,
+            sandbox_port=sandbox_port or free_port(),
+            receiver_port=receiver_port or free_port(),
+            flower_port=flower_port or free_port(),
+        )
+        redis_url = os.environ.get("CANCELFLOW_REDIS_URL")
+        if not redis_url:
+            stack.redis = EmbeddedRedis(run_dir / "redis").start()
+            redis_url = stack.redis.url
+        stack.env = {
+            **stack_env(
+                run_dir,
+                redis_url=redis_url,
+                sandbox_url=stack.sandbox_url,
+                receiver_url=stack.receiver_url,
+                api_token=os.environ.get("CANCELFLOW_API_TOKEN") or secrets.token_urlsafe(24),
+            ),
+            **(extra_env or {}),
+        }
+        return stack
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def receiver_url(self) -> str:
+        return f"http://127.0.0.1:{self.receiver_port}"
+
+    @property
+    def flower_url(self) -> str:
+        return f"http://127.0.0.1:{self.flower_port}"
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.run_dir / f"{name}.log").open("ab")
+        env = {**os.environ, **self.env}
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.processes[name] = proc
+        return proc
+
+    def _alive(self, name: str) -> bool:
+        proc = self.processes[name]
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited ({proc.returncode}); see {self.run_dir}/{name}.log")
+        return True
+
+    def _http_ok(self, name: str, url: str) -> bool:
+        self._alive(name)
+        return httpx.get(url, timeout=1).status_code < 500
+
+    def start_sandbox(self) -> None:
+        self._spawn("sandbox", [sys.executable, "-m", "sandbox", "--port", str(self.sandbox_port)])
+        wait_until(lambda: self._http_ok("sandbox", f"{self.sandbox_url}/_sandbox/calls"),
+                   timeout=30, what="the sandbox")
+
+    def start_worker(self, name: str = "worker", *, concurrency: int = 4,
+                     pool: str = "prefork") -> None:
+        self._spawn(
+            name,
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+             "-n", f"{name}@%h", "--concurrency", str(concurrency), "--pool", pool],
+        )
+        wait_until(lambda: self._worker_ready(name), timeout=60, what=f"worker {name}")
+
+    def _worker_ready(self, name: str) -> bool:
+        self._alive(name)
+        from celery import Celery
+
+        probe = Celery(broker=self.env["CANCELFLOW_REDIS_URL"])
+        try:
+            replies = probe.control.ping(timeout=0.5)
+        finally:
+            probe.close()
+        return any(node.startswith(f"{name}@") for reply in replies for node in reply)
+
+    def start_beat(self) -> None:
+        self._spawn(
+            "beat",
+            [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+             "--schedule", str(self.run_dir / "beat-schedule")],
+        )
+
+    def start_receiver(self, workers: int = 2) -> None:
+        self._spawn(
+            "receiver",
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.receiver_port}",
+             "--workers", str(workers), "--graceful-timeout", "10", "webhooks:create_app()"],
+        )
+        wait_until(lambda: self._http_ok("receiver", f"{self.receiver_url}/healthz"),
+                   timeout=30, what="the receiver")
+
+    def start_flower(self) -> None:
+        self._spawn(
+            "flower",
+            [sys.executable, "-m", "celery", "-A", "worker", "flower",
+             f"--port={self.flower_port}", "--address=127.0.0.1"],
+        )
+        wait_until(lambda: self._http_ok("flower", f"{self.flower_url}/healthcheck"),
+                   timeout=30, what="Flower")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the process's whole group (a prefork worker's children die with it)."""
+        proc = self.processes[name]
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(30)
+
+    def stop(self, name: str, timeout: float = 20) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        if self.redis is not None:
+            self.redis.stop()

@@ -1,0 +1,27 @@
+"""The Celery side of the ``Dispatcher`` port: internal tasks, sent by name."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+INTERNAL_QUEUE = "cancelflow.internal"
+PROCESS_LEG = "cancelflow.process_leg"
+READ_EVIDENCE = "cancelflow.read_evidence"
+SWEEP = "cancelflow.sweep"
+
+
+class CeleryDispatcher:
+    def __init__(self, app: Celery | None = None) -> None:
+        if app is None:
+            from worker.celery_app import app as default_app
+
+            app = default_app
+        self._app = app
+
+    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
+        self._app.send_task(
+            PROCESS_LEG, args=[leg_id], queue=INTERNAL_QUEUE, countdown=countdown or None
+        )
+
+    def read_evidence(self, leg_id: str) -> None:
+        self._app.send_task(READ_EVIDENCE, args=[leg_id], queue=INTERNAL_QUEUE)

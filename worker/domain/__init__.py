@@ -1,0 +1,1 @@
+"""The domain: states, the producer message, money and reconciliation. No I/O here."""

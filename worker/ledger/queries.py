@@ -1,0 +1,271 @@
+"""Every query the services make. The only module that writes SQL statements."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from worker.domain.states import JobState, LegState, Provider, Reason
+from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
+from worker.ledger.tables import attempts, evidence, jobs, legs
+
+
+def _job(row: Row[Any]) -> JobRecord:
+    m = row._mapping
+    return JobRecord(
+        id=m["id"],
+        idempotency_key=m["idempotency_key"],
+        state=JobState(m["state"]),
+        request=m["request"],
+        errors=m["errors"],
+        reconciliation=m["reconciliation"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        version=m["version"],
+    )
+
+
+def _leg(row: Row[Any]) -> LegRecord:
+    m = row._mapping
+    return LegRecord(
+        id=m["id"],
+        job_id=m["job_id"],
+        position=m["position"],
+        provider=Provider(m["provider"]),
+        target=m["target"],
+        state=LegState(m["state"]),
+        reason=Reason(m["reason"]) if m["reason"] else None,
+        detail=m["detail"],
+        already_cancelled=m["already_cancelled"],
+        attempts=m["attempts"],
+        retries=m["retries"],
+        needs_resolve=m["needs_resolve"],
+        provider_reference=m["provider_reference"],
+        at_risk=m["at_risk"],
+        lease_token=m["lease_token"],
+        lease_expires_at=m["lease_expires_at"],
+        next_attempt_at=m["next_attempt_at"],
+        reconciliation=m["reconciliation"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        version=m["version"],
+    )
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor points after; ValueError when it is not ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, job_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+class Ledger:
+    """Queries over one connection inside the unit of work's transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    # jobs
+
+    def insert_job(self, job: dict[str, Any], leg_rows: Sequence[dict[str, Any]]) -> bool:
+        """Insert a job and its legs; False (and nothing written) when the id exists already."""
+        nested = self.conn.begin_nested()
+        try:
+            self.conn.execute(insert(jobs).values(**job))
+            if leg_rows:
+                self.conn.execute(insert(legs), list(leg_rows))
+        except IntegrityError:
+            nested.rollback()
+            return False
+        nested.commit()
+        return True
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        row = self.conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        return _job(row) if row else None
+
+    def list_jobs(
+        self, *, state: JobState | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[JobRecord]:
+        """Newest first; ``after`` is the (created_at, id) of the last job of the previous page."""
+        query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(jobs.c.state == state.value)
+        if after is not None:
+            created, job_id = after
+            query = query.where(
+                or_(
+                    jobs.c.created_at < created,
+                    and_(jobs.c.created_at == created, jobs.c.id < job_id),
+                )
+            )
+        return [_job(row) for row in self.conn.execute(query)]
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        self.conn.execute(
+            update(jobs).where(jobs.c.id == job_id).values(version=jobs.c.version + 1, **values)
+        )
+
+    # legs
+
+    def get_leg(self, leg_id: str) -> LegRecord | None:
+        row = self.conn.execute(select(legs).where(legs.c.id == leg_id)).first()
+        return _leg(row) if row else None
+
+    def legs_of(self, job_id: str) -> list[LegRecord]:
+        query = select(legs).where(legs.c.job_id == job_id).order_by(legs.c.position)
+        return [_leg(row) for row in self.conn.execute(query)]
+
+    def legs_of_jobs(self, job_ids: Iterable[str]) -> dict[str, list[LegRecord]]:
+        ids = list(job_ids)
+        result: dict[str, list[LegRecord]] = {job_id: [] for job_id in ids}
+        if not ids:
+            return result
+        query = select(legs).where(legs.c.job_id.in_(ids)).order_by(legs.c.position)
+        for row in self.conn.execute(query):
+            result[row._mapping["job_id"]].append(_leg(row))
+        return result
+
+    def leg_ids_in_states(self, job_id: str, states: Iterable[LegState]) -> list[str]:
+        query = (
+            select(legs.c.id)
+            .where(legs.c.job_id == job_id, legs.c.state.in_([s.value for s in states]))
+            .order_by(legs.c.position)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def leg_state_counts(self, job_id: str) -> dict[LegState, int]:
+        query = (
+            select(legs.c.state, func.count())
+            .where(legs.c.job_id == job_id)
+            .group_by(legs.c.state)
+        )
+        return {LegState(state): count for state, count in self.conn.execute(query)}
+
+    def update_leg(self, leg_id: str, expected_version: int, **values: Any) -> bool:
+        """Compare-and-set: applies only if nobody changed the leg since it was read."""
+        result = self.conn.execute(
+            update(legs)
+            .where(legs.c.id == leg_id, legs.c.version == expected_version)
+            .values(version=legs.c.version + 1, **values)
+        )
+        return result.rowcount == 1
+
+    def renew_lease(self, leg_id: str, lease_token: str, until: datetime) -> None:
+        self.conn.execute(
+            update(legs)
+            .where(legs.c.id == leg_id, legs.c.lease_token == lease_token)
+            .values(lease_expires_at=until)
+        )
+
+    def legs_due(self, now: datetime, states: Iterable[LegState], limit: int) -> list[LegRecord]:
+        """Legs in ``states`` whose next attempt time has passed (oldest first)."""
+        query = (
+            select(legs)
+            .where(
+                legs.c.state.in_([s.value for s in states]),
+                or_(legs.c.next_attempt_at.is_(None), legs.c.next_attempt_at <= now),
+            )
+            .order_by(legs.c.next_attempt_at)
+            .limit(limit)
+        )
+        return [_leg(row) for row in self.conn.execute(query)]
+
+    def legs_with_expired_lease(self, now: datetime, limit: int) -> list[LegRecord]:
+        query = (
+            select(legs)
+            .where(legs.c.state == LegState.IN_FLIGHT.value, legs.c.lease_expires_at < now)
+            .limit(limit)
+        )
+        return [_leg(row) for row in self.conn.execute(query)]
+
+    def cancelled_legs_without_evidence(self, limit: int) -> list[LegRecord]:
+        query = (
+            select(legs)
+            .where(legs.c.state == LegState.CANCELLED.value, legs.c.reconciliation.is_(None))
+            .limit(limit)
+        )
+        return [_leg(row) for row in self.conn.execute(query)]
+
+    # attempts
+
+    def start_attempt(self, leg_id: str, operation: str, started_at: datetime) -> int:
+        """Record a provider call before it is made, so a crash mid-call still counts it."""
+        result = self.conn.execute(
+            insert(attempts).values(leg_id=leg_id, operation=operation, started_at=started_at)
+        )
+        self.conn.execute(
+            update(legs).where(legs.c.id == leg_id).values(attempts=legs.c.attempts + 1)
+        )
+        pk = result.inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    def finish_attempt(self, attempt_id: int, **values: Any) -> None:
+        self.conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))
+
+    def attempts_of(self, leg_id: str) -> list[AttemptRecord]:
+        query = select(attempts).where(attempts.c.leg_id == leg_id).order_by(attempts.c.id)
+        return [
+            AttemptRecord(
+                id=m["id"],
+                leg_id=m["leg_id"],
+                operation=m["operation"],
+                started_at=m["started_at"],
+                finished_at=m["finished_at"],
+                http_status=m["http_status"],
+                outcome=m["outcome"],
+                provider_code=m["provider_code"],
+                latency_ms=m["latency_ms"],
+            )
+            for m in (row._mapping for row in self.conn.execute(query))
+        ]
+
+    # evidence
+
+    def put_evidence(
+        self, leg_id: str, source: str, key: str, payload: dict[str, Any], received_at: datetime
+    ) -> bool:
+        """Store evidence once per (leg, source, key); False when it was already there."""
+        nested = self.conn.begin_nested()
+        try:
+            self.conn.execute(
+                insert(evidence).values(
+                    leg_id=leg_id, source=source, key=key, payload=payload, received_at=received_at
+                )
+            )
+        except IntegrityError:
+            nested.rollback()
+            return False
+        nested.commit()
+        return True
+
+    def replace_evidence(
+        self, leg_id: str, source: str, key: str, payload: dict[str, Any], received_at: datetime
+    ) -> None:
+        """Keep only the latest reading under this key (a summary that can still move)."""
+        if not self.put_evidence(leg_id, source, key, payload, received_at):
+            self.conn.execute(
+                update(evidence)
+                .where(
+                    evidence.c.leg_id == leg_id, evidence.c.source == source, evidence.c.key == key
+                )
+                .values(payload=payload, received_at=received_at)
+            )

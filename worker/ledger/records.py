@@ -1,0 +1,60 @@
+"""Plain records read from the ledger: what services see instead of rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from worker.domain.states import JobState, LegState, Provider, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    idempotency_key: str | None
+    state: JobState
+    request: dict[str, Any] | None
+    errors: list[dict[str, str]] | None
+    reconciliation: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegRecord:
+    id: str
+    job_id: str
+    position: int
+    provider: Provider
+    target: dict[str, str]
+    state: LegState
+    reason: Reason | None
+    detail: str | None
+    already_cancelled: bool
+    attempts: int
+    retries: int
+    needs_resolve: bool
+    provider_reference: str | None
+    at_risk: bool
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    next_attempt_at: datetime | None
+    reconciliation: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    id: int
+    leg_id: str
+    operation: str
+    started_at: datetime
+    finished_at: datetime | None
+    http_status: int | None
+    outcome: str | None
+    provider_code: str | None
+    latency_ms: float | None

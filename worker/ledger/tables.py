@@ -1,0 +1,126 @@
+"""The ledger's tables. Timestamps are stored timezone-aware, in UTC.
+
+Idempotency lives here: a job's id is derived from its idempotency key and is the primary key;
+legs are unique per (job, position); evidence is unique per (leg, source, key), so a duplicate
+callback page or a repeated summary read changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+UUID_LEN = 36
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("idempotency_key", String(200), nullable=True, unique=True),
+    Column("state", String(32), nullable=False),
+    Column("request", JSON, nullable=True),
+    Column("errors", JSON, nullable=True),
+    Column("reconciliation", JSON, nullable=True),
+    Column("body_sha256", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    Index("ix_jobs_state_created", "state", "created_at"),
+    Index("ix_jobs_created", "created_at", "id"),
+)
+
+legs = Table(
+    "legs",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("job_id", String(UUID_LEN), ForeignKey("jobs.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("target", JSON, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("reason", String(32), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("already_cancelled", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("needs_resolve", Boolean, nullable=False, default=False),
+    Column("provider_reference", String(200), nullable=True),
+    Column("at_risk", Boolean, nullable=False, default=False),
+    Column("lease_token", String(UUID_LEN), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("reconciliation", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    UniqueConstraint("job_id", "position", name="uq_legs_job_position"),
+    Index("ix_legs_job_state", "job_id", "state"),
+    Index("ix_legs_state_next", "state", "next_attempt_at"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("leg_id", String(UUID_LEN), ForeignKey("legs.id"), nullable=False, index=True),
+    Column("operation", String(64), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("outcome", String(64), nullable=True),
+    Column("provider_code", String(64), nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("latency_ms", Float, nullable=True),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("leg_id", String(UUID_LEN), ForeignKey("legs.id"), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("leg_id", "source", "key", name="uq_evidence_leg_source_key"),
+)

@@ -1,0 +1,1 @@
+"""Provider drivers: the business decisions around each provider's operations."""

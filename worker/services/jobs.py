@@ -1,0 +1,65 @@
+"""Keeping a job's state and reconciliation in step with its legs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from worker.domain.jobs import derive_job_state
+from worker.domain.reconciliation import (
+    Expectation,
+    JobReconciliation,
+    LegEvidence,
+    LegView,
+    ReconciliationState,
+    reconcile,
+)
+from worker.domain.states import JobState
+from worker.ledger.queries import Ledger
+from worker.ledger.records import JobRecord, LegRecord
+
+log = logging.getLogger(__name__)
+
+
+def _expectation(job: JobRecord) -> Expectation | None:
+    expect: dict[str, Any] | None = (job.request or {}).get("expect")
+    if not expect:
+        return None
+    return Expectation(int(expect["count"]), Decimal(expect["amount"]), expect.get("currency"))
+
+
+def _leg_view(leg: LegRecord) -> LegView:
+    evidence = None
+    if leg.reconciliation and leg.reconciliation.get("evidence"):
+        evidence = LegEvidence.from_json(leg.reconciliation["evidence"])
+    return LegView(leg.id, leg.state, evidence)
+
+
+def reconcile_job(job: JobRecord, legs: list[LegRecord]) -> JobReconciliation:
+    """The job's reconciliation, a pure function of its legs' latest evidence."""
+    return reconcile(
+        [_leg_view(leg) for leg in legs],
+        expect=_expectation(job),
+        mirror=bool((job.request or {}).get("mirror")),
+    )
+
+
+def refresh_job(ledger: Ledger, job_id: str, now: datetime) -> JobState | None:
+    """Recompute the job's state (and, once its legs are final, its reconciliation)."""
+    job = ledger.get_job(job_id)
+    if job is None or job.state is JobState.INVALID:
+        return None
+    counts = ledger.leg_state_counts(job_id)
+    if all(state.is_final for state in counts):
+        recon = reconcile_job(job, ledger.legs_of(job_id))
+    else:
+        recon = JobReconciliation(ReconciliationState.PENDING)
+    state = derive_job_state(counts.keys(), recon.state)
+    recon_json = recon.to_json()
+    if state is not job.state or recon_json != job.reconciliation:
+        ledger.update_job(job_id, state=state.value, reconciliation=recon_json, updated_at=now)
+        if state is not job.state:
+            log.info("job %s: %s -> %s", job_id, job.state.value, state.value)
+    return state

@@ -1,0 +1,138 @@
+"""Accept a producer's message: validate it, store the job once, dispatch its legs.
+
+The job id is derived from the idempotency key and is the ledger's primary key: a key submitted
+again finds its job and never calls a provider a second time. An invalid message is kept as an
+``invalid`` job with its errors, never retried and never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from worker.domain.request import (
+    CancellationRequest,
+    describe_errors,
+    invalid_job_id,
+    job_id_for_key,
+    leg_id_for,
+    target_of,
+    usable_idempotency_key,
+)
+from worker.domain.states import JobState, LegState
+from worker.services.context import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job_id: str
+    created: bool
+    state: JobState
+
+
+def body_sha256(args: Any, kwargs: Any) -> str:
+    """A stand-in for the message body's digest when the raw body is not at hand."""
+    body = json.dumps([list(args), kwargs, {}], sort_keys=True, default=str).encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def submit(
+    ctx: Context, args: tuple[Any, ...], kwargs: dict[str, Any], digest: str | None = None
+) -> Submitted:
+    """Validate and store the message as a job; dispatch the legs that still wait.
+
+    ``digest`` is the SHA-256 hex of the message body as received (the worker passes it).
+    """
+    raw = digest or body_sha256(args, kwargs)
+    errors: list[dict[str, str]] = []
+    if args or set(kwargs) != {"request"}:
+        errors.append(
+            {"field": "request", "error": 'the task takes exactly kwargs={"request": {...}}'}
+        )
+    payload = kwargs.get("request")
+    request: CancellationRequest | None = None
+    if not isinstance(payload, dict):
+        errors.append({"field": "request", "error": "request must be a JSON object"})
+    elif not errors:
+        try:
+            request = CancellationRequest.model_validate(payload)
+        except ValidationError as exc:
+            errors.extend(describe_errors(exc))
+    if request is None:
+        return _store_invalid(ctx, payload, errors, raw)
+    return _store_valid(ctx, request, raw)
+
+
+def _store_invalid(
+    ctx: Context, payload: Any, errors: list[dict[str, str]], raw: str
+) -> Submitted:
+    key = usable_idempotency_key(payload)
+    job_id = str(job_id_for_key(key) if key else invalid_job_id(raw))
+    now = ctx.clock()
+    with ctx.uow() as ledger:
+        created = ledger.insert_job(
+            {
+                "id": job_id,
+                "idempotency_key": key,
+                "state": JobState.INVALID.value,
+                "errors": errors,
+                "body_sha256": raw,
+                "created_at": now,
+                "updated_at": now,
+            },
+            [],
+        )
+        existing = ledger.get_job(job_id)
+        ledger.commit()
+    assert existing is not None
+    log.warning("job %s: invalid message (%d errors)", job_id, len(errors))
+    return Submitted(job_id, created, existing.state)
+
+
+def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submitted:
+    job_uuid = job_id_for_key(request.idempotency_key)
+    job_id = str(job_uuid)
+    now = ctx.clock()
+    job_row = {
+        "id": job_id,
+        "idempotency_key": request.idempotency_key,
+        "state": JobState.ACCEPTED.value,
+        "request": request.model_dump(mode="json", exclude={"legs"}),
+        "body_sha256": raw,
+        "created_at": now,
+        "updated_at": now,
+    }
+    leg_rows = [
+        {
+            "id": str(leg_id_for(job_uuid, position)),
+            "job_id": job_id,
+            "position": position,
+            "provider": leg.provider,
+            "target": target_of(leg),
+            "state": LegState.PENDING.value,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for position, leg in enumerate(request.legs)
+    ]
+    with ctx.uow() as ledger:
+        created = ledger.insert_job(job_row, leg_rows)
+        job = ledger.get_job(job_id)
+        # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
+        # only legs nobody has started; claiming a leg is a compare-and-set, so no leg runs twice.
+        waiting = ledger.leg_ids_in_states(job_id, [LegState.PENDING])
+        ledger.commit()
+    assert job is not None
+    if not created:
+        log.info("job %s: idempotency key seen before; answering the existing job", job_id)
+    for leg_id in waiting:
+        ctx.dispatcher.process_leg(leg_id)
+    return Submitted(job_id, created, job.state)
