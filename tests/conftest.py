@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from worker.devstack.embedded_redis import EmbeddedRedis
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
 
@@ -42,3 +46,29 @@ class FakeDispatcher:
 @pytest.fixture
 def dispatcher() -> FakeDispatcher:
     return FakeDispatcher()
+
+
+# Servers: a real Redis-compatible server, the sandbox over HTTP, worker processes.
+
+_redis_db = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """The broker for the whole run: CANCELFLOW_REDIS_URL if set, else an embedded server."""
+    given = os.environ.get("CANCELFLOW_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="cancelflow-redis-"))).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server: str) -> str:
+    """A database of its own per test module, so that workers of two modules never meet."""
+    base = redis_server.rsplit("/", 1)[0]
+    return f"{base}/{next(_redis_db) % 16}"

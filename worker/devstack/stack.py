@@ -44,6 +44,7 @@ class Stack:
     sandbox_port: int = 0
     receiver_port: int = 0
     flower_port: int = 0
+    external_sandbox_url: str | None = None
 
     @classmethod
     def prepare(
@@ -53,8 +54,14 @@ class Stack:
         sandbox_port: int = 0,
         receiver_port: int = 0,
         flower_port: int = 0,
+        redis_url: str | None = None,
+        sandbox_url: str | None = None,
         extra_env: dict[str, str] | None = None,
     ) -> Stack:
+        """Settings for a stack in ``run_dir``; Redis is started here unless a URL is given.
+
+        ``sandbox_url`` points the providers at a sandbox someone else runs (a test's own).
+        """
         run_dir.mkdir(parents=True, exist_ok=True)
         stack = cls(
             run_dir,
@@ -62,7 +69,9 @@ class Stack:
             receiver_port=receiver_port or free_port(),
             flower_port=flower_port or free_port(),
         )
-        redis_url = os.environ.get("CANCELFLOW_REDIS_URL")
+        if sandbox_url:
+            stack.external_sandbox_url = sandbox_url
+        redis_url = redis_url or os.environ.get("CANCELFLOW_REDIS_URL")
         if not redis_url:
             stack.redis = EmbeddedRedis(run_dir / "redis").start()
             redis_url = stack.redis.url
@@ -80,7 +89,7 @@ class Stack:
 
     @property
     def sandbox_url(self) -> str:
-        return f"http://127.0.0.1:{self.sandbox_port}"
+        return self.external_sandbox_url or f"http://127.0.0.1:{self.sandbox_port}"
 
     @property
     def receiver_url(self) -> str:

@@ -1,0 +1,205 @@
+"""6DOT50 through a real worker process, a real Redis and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+from sqlalchemy import Engine
+
+from sandbox import create_app, start_in_thread
+from tests.support import wait_for_job
+from worker.celery_app import create_celery
+from worker.devstack.sandbox_control import SandboxControl
+from worker.devstack.stack import Stack
+from worker.ledger import create_ledger_engine
+from worker.producer import publish
+from worker.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRIES = {
+    "CANCELFLOW_HTTP_TIMEOUT_SECONDS": "1",
+    "CANCELFLOW_RETRY_BASE_SECONDS": "0.2",
+    "CANCELFLOW_RETRY_MAX_SECONDS": "1",
+    "CANCELFLOW_SWEEP_INTERVAL_SECONDS": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    running = start_in_thread(create_app())
+    yield running.url
+    running.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
+          sandbox_url: str) -> Iterator[Stack]:
+    stack = Stack.prepare(tmp_path_factory.mktemp("stack"), redis_url=redis_url,
+                          sandbox_url=sandbox_url, extra_env=FAST_RETRIES)
+    try:
+        stack.start_worker(concurrency=2)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def settings(stack: Stack) -> Settings:
+    return Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
+                       for k, v in stack.env.items()})
+
+
+@pytest.fixture(scope="module")
+def producer(settings: Settings) -> Iterator[Celery]:
+    app = create_celery(settings)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def ledger(settings: Settings) -> Iterator[Engine]:
+    engine = create_ledger_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str) -> Iterator[SandboxControl]:
+    control = SandboxControl(sandbox_url)
+    control.clear_faults()
+    yield control
+    control.close()
+
+
+def request_for(batch_id: str, **extra: Any) -> dict[str, Any]:
+    return {"idempotency_key": f"it-{uuid.uuid4()}",
+            "legs": [{"provider": "sixdot50", "batch_id": batch_id}], **extra}
+
+
+def operations(sandbox: SandboxControl, batch_id: str) -> list[str]:
+    return [c["operation"] for c in sandbox.calls(provider="sixdot50", target=batch_id)]
+
+
+def test_draft_batch_is_cancelled_and_reconciled(producer: Celery, ledger: Engine,
+                                                 sandbox: SandboxControl) -> None:
+    """Given a DRAFT batch of 185 x 100.00, the job ends reconciled with its counts and amounts."""
+    batch = sandbox.seed_batch(count=185, amount_each="100.00")["id"]
+    job_id = publish(producer, request_for(batch, expect={"count": 185, "amount": "18500.00"}))
+    assert job_id is not None
+    job = wait_for_job(ledger, job_id)
+    assert job["state"] == "reconciled"
+    evidence = job["legs"][0]["reconciliation"]["evidence"]
+    assert evidence["expected"] == {"count": 185, "amount": "18500.00"}
+    assert evidence["reported"]["cancelled_count"] == 185
+    assert evidence["reported"]["cancelled_amount"] == "18500.00"
+    assert sandbox.effects("sixdot50") == {f"sixdot50:cancel_batch:{batch}": 1}
+
+
+def test_closed_batch_is_rejected_without_retries(producer: Celery, ledger: Engine,
+                                                  sandbox: SandboxControl) -> None:
+    """A CLOSED batch ends rejected/not_cancellable after one cancel and one read."""
+    batch = sandbox.seed_batch(count=3, amount_each="10.00", statusCode="CLOSED")["id"]
+    job = wait_for_job(ledger, publish(producer, request_for(batch)) or "")
+    leg = job["legs"][0]
+    assert (job["state"], leg["state"], leg["reason"]) == ("failed", "rejected", "not_cancellable")
+    assert operations(sandbox, batch) == ["cancel_batch", "get_batch"]
+    assert leg["attempts"] == 2
+
+
+def test_revoked_token_is_refreshed(producer: Celery, ledger: Engine,
+                                    sandbox: SandboxControl) -> None:
+    """When the cached token stops working, the worker fetches a new one and carries on."""
+    first = sandbox.seed_batch(count=1, amount_each="5.00")["id"]
+    wait_for_job(ledger, publish(producer, request_for(first)) or "")
+    sandbox._post("/sixdot50/revoke-tokens")
+    second = sandbox.seed_batch(count=1, amount_each="5.00")["id"]
+    job = wait_for_job(ledger, publish(producer, request_for(second)) or "")
+    assert job["state"] == "reconciled"
+    statuses = [c["status"] for c in sandbox.calls(provider="sixdot50", target=second)]
+    assert 401 in statuses
+
+
+def test_503_then_timeout_then_success(producer: Celery, ledger: Engine,
+                                       sandbox: SandboxControl) -> None:
+    """503 is retried; a timeout after send is resolved by reading, then the cancel succeeds."""
+    batch = sandbox.seed_batch(count=2, amount_each="1.00")["id"]
+    sandbox.add_fault(provider="sixdot50", operation="cancel_batch", target=batch,
+                      action="status", status=503, times=1)
+    sandbox.add_fault(provider="sixdot50", operation="cancel_batch", target=batch,
+                      action="timeout", delay_ms=2500, after=1, times=1)
+    job = wait_for_job(ledger, publish(producer, request_for(batch)) or "", timeout=45)
+    assert job["state"] == "reconciled"
+    assert operations(sandbox, batch) == [
+        "cancel_batch", "cancel_batch", "get_batch", "cancel_batch", "get_batch"]
+    assert sandbox.effects("sixdot50")[f"sixdot50:cancel_batch:{batch}"] == 1
+
+
+def test_same_key_three_times_cancels_once(producer: Celery, ledger: Engine,
+                                           sandbox: SandboxControl) -> None:
+    """The same idempotency key sent three times gives one job and one provider cancel."""
+    batch = sandbox.seed_batch(count=2, amount_each="3.00")["id"]
+    request = request_for(batch)
+    ids = {publish(producer, request) for _ in range(3)}
+    assert len(ids) == 1
+    job = wait_for_job(ledger, ids.pop() or "")
+    assert job["state"] == "reconciled"
+    publish(producer, request)
+    wait_for_job(ledger, job["id"])
+    assert operations(sandbox, batch).count("cancel_batch") == 1
+
+
+def test_malformed_messages_become_invalid_jobs(producer: Celery, ledger: Engine,
+                                                sandbox: SandboxControl) -> None:
+    """Bad messages are kept as invalid jobs, and the worker goes on with the next good one."""
+    from worker.domain.request import invalid_job_id, job_id_for_key
+    from worker.producer import SUBMIT_TASK
+
+    producer.send_task(SUBMIT_TASK, kwargs={}, queue="cancellations")
+    producer.send_task(SUBMIT_TASK, args=[1, 2], queue="cancellations")
+    producer.send_task(SUBMIT_TASK, kwargs={"request": "cancel it"}, queue="cancellations")
+    bad_key = f"bad-{uuid.uuid4()}"
+    producer.send_task(SUBMIT_TASK, queue="cancellations", kwargs={
+        "request": {"idempotency_key": bad_key, "legs": [{"provider": "acme"}]}})
+    batch = sandbox.seed_batch(count=1, amount_each="1.00")["id"]
+    good = wait_for_job(ledger, publish(producer, request_for(batch)) or "")
+    assert good["state"] == "reconciled"
+    invalid = wait_for_job(ledger, str(job_id_for_key(bad_key)))
+    assert invalid["state"] == "invalid"
+    assert any("legs" in error["field"] for error in invalid["errors"])
+    from worker.services.views import list_jobs
+    from worker.domain.states import JobState
+
+    listed = list_jobs(ledger, state=JobState.INVALID, limit=50, cursor=None).jobs
+    assert len(listed) == 4
+    assert all(job["state"] == "invalid" and job["errors"] for job in listed)
+
+
+def test_invalid_job_id_is_the_digest_of_the_body_as_received(producer: Celery,
+                                                              ledger: Engine) -> None:
+    """A keyless invalid message is filed under uuid5 of the SHA-256 of its raw body."""
+    import hashlib
+
+    from worker.domain.request import invalid_job_id
+
+    body = b'[[], {"request": {"legs": "none"}, "nonce": "%s"}, {}]' % uuid.uuid4().hex.encode()
+    task_id = str(uuid.uuid4())
+    with producer.connection_for_write() as conn:
+        conn.Producer().publish(
+            body,
+            routing_key="cancellations",
+            exchange="cancellations",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"lang": "py", "task": "cancellations.submit", "id": task_id,
+                     "root_id": task_id, "parent_id": None, "group": None, "retries": 0,
+                     "eta": None, "expires": None},
+        )
+    job = wait_for_job(ledger, str(invalid_job_id(hashlib.sha256(body).hexdigest())))
+    assert job["state"] == "invalid"
+    assert {e["field"] for e in job["errors"]} == {"request"}

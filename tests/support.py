@@ -1,0 +1,22 @@
+"""Helpers shared by the tiers that run real processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from worker.devstack.waiting import wait_until
+from worker.services.views import get_job
+
+FINAL_JOB_STATES = {"reconciled", "mismatch", "failed", "invalid"}
+
+
+def wait_for_job(engine: Engine, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The job once it is final (the test fails naming it if it is not by the deadline)."""
+
+    def final() -> dict[str, Any] | None:
+        job = get_job(engine, job_id)
+        return job if job is not None and job["state"] in FINAL_JOB_STATES else None
+
+    return wait_until(final, timeout=timeout, what=f"job {job_id} to end")

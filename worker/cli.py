@@ -1,0 +1,179 @@
+"""``cancelflow``: submit, status, report, up, demo, sandbox, migrate.
+
+Errors are one clear line on stderr and a non-zero exit; ``--json`` is for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+# Off a terminal (CI logs, pipes) rich would wrap the report at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 180)
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _engine() -> Any:
+    from worker.ledger import create_ledger_engine, upgrade_ledger
+    from worker.settings import load_settings
+
+    engine = create_ledger_engine(load_settings().database_url)
+    upgrade_ledger(engine)
+    return engine
+
+
+@app.command()
+def submit(file: Annotated[Path, typer.Argument(help="the request, as JSON")]) -> None:
+    """Publish a cancellation request from FILE.json; prints the job id."""
+    from pydantic import ValidationError
+
+    from worker.celery_app import app as celery_app
+    from worker.domain.request import CancellationRequest, describe_errors
+    from worker.producer import publish
+
+    try:
+        request = json.loads(file.read_text())
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise fail(f"{file} is not JSON: {exc.msg} at line {exc.lineno}") from exc
+    try:
+        CancellationRequest.model_validate(request)
+    except ValidationError as exc:
+        first = describe_errors(exc)[0]
+        raise fail(f"{file}: {first['field']}: {first['error']}") from exc
+    try:
+        job_id = publish(celery_app, request)
+    except Exception as exc:  # kombu raises many classes; the operator needs one line
+        raise fail(f"cannot publish to the broker: {exc}") from exc
+    out.print(job_id)
+
+
+@app.command()
+def status(
+    job_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """Show one job with its legs and reconciliation."""
+    from worker.reporting import render_report
+    from worker.services.views import get_job
+
+    job = get_job(_engine(), job_id)
+    if job is None:
+        raise fail(f"no job {job_id}")
+    if as_json:
+        out.print_json(data=job)
+    else:
+        render_report([job], out)
+
+
+@app.command()
+def report(
+    state: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """The reconciliation table of the newest jobs."""
+    from worker.domain.states import JobState
+    from worker.reporting import render_report
+    from worker.services.views import list_jobs
+
+    try:
+        wanted = JobState(state) if state else None
+    except ValueError as exc:
+        raise fail(f"unknown state {state!r}") from exc
+    page = list_jobs(_engine(), state=wanted, limit=limit, cursor=None)
+    if as_json:
+        out.print_json(data={"jobs": page.jobs})
+    else:
+        render_report(page.jobs, out)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the ledger's schema up to date, and nothing else."""
+    _engine().dispose()
+    out.print("ledger is up to date")
+
+
+@app.command()
+def sandbox(port: int = 9000, host: str = "127.0.0.1") -> None:
+    """Run the provider sandbox (the test double; never a production dependency)."""
+    from sandbox.__main__ import main as sandbox_main
+
+    sandbox_main(["--port", str(port), "--host", host])
+
+
+@app.command()
+def demo(run_dir: Path = Path("var/demo")) -> None:
+    """Start everything, submit a sample of cancellations, print the reconciliation report."""
+    from worker.devstack.demo import run_demo
+    from worker.reporting import render_report
+
+    try:
+        jobs = run_demo(run_dir.resolve(), out)
+    except (TimeoutError, RuntimeError) as exc:
+        raise fail(str(exc)) from exc
+    render_report(jobs, out)
+
+
+@app.command()
+def up(run_dir: Path = Path("var/up")) -> None:
+    """The whole stack in the foreground until Ctrl-C (receiver :8000, Flower :5555, sandbox :9000)."""
+    from worker.devstack.stack import Stack
+
+    stack = Stack.prepare(run_dir.resolve(), sandbox_port=9000, receiver_port=8000,
+                          flower_port=5555)
+    stopping = False
+
+    def _stop(*_args: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        stack.start_sandbox()
+        stack.start_receiver()
+        stack.start_worker()
+        stack.start_beat()
+        stack.start_flower()
+        out.print(f"receiver  {stack.receiver_url}   (API token: see {run_dir}/api-token)")
+        out.print(f"flower    {stack.flower_url}")
+        out.print(f"sandbox   {stack.sandbox_url}")
+        out.print(f"broker    {stack.env['CANCELFLOW_REDIS_URL']}")
+        token_file = run_dir / "api-token"
+        token_file.write_text(stack.env["CANCELFLOW_API_TOKEN"] + "\n")
+        token_file.chmod(0o600)
+        out.print("Ctrl-C stops everything.")
+        while not stopping:
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    raise fail(f"{name} exited ({proc.returncode}); see {run_dir}/{name}.log")
+            time.sleep(0.5)
+    finally:
+        stack.stop_all()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""A thin client of the sandbox's control API, for the demo, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SandboxControl:
+    def __init__(self, base_url: str) -> None:
+        self._http = httpx.Client(base_url=f"{base_url.rstrip('/')}/_sandbox", timeout=10)
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._http.post(path, json=body or {})
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self._post("/reset")
+
+    def seed_batch(self, **batch: Any) -> dict[str, Any]:
+        """A 6DOT50 batch: ``count``/``amount_each``/``statusCode``/``settled``, or ``payments``."""
+        result: dict[str, Any] = self._post("/sixdot50/batches", batch)
+        return result
+
+    def add_fault(self, **fault: Any) -> str:
+        return str(self._post("/faults", fault)["id"])
+
+    def clear_faults(self) -> None:
+        self._http.delete("/faults").raise_for_status()
+
+    def settings(self, **values: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._post("/settings", values)
+        return result
+
+    def calls(self, **filters: str) -> list[dict[str, Any]]:
+        response = self._http.get("/calls", params=filters)
+        response.raise_for_status()
+        calls: list[dict[str, Any]] = response.json()["calls"]
+        return calls
+
+    def effects(self, provider: str | None = None) -> dict[str, int]:
+        params = {"provider": provider} if provider else {}
+        response = self._http.get("/effects", params=params)
+        response.raise_for_status()
+        effects: dict[str, int] = response.json()["effects"]
+        return effects
+
+    def close(self) -> None:
+        self._http.close()
