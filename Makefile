@@ -30,8 +30,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check worker tasks webhooks sandbox tests bench
 	$(VENV)/bin/mypy
 
+# Validates docker-compose.yml without an engine (docker compose v2, or Debian's docker-compose).
 compose-config:
-	docker compose config --quiet
+	CANCELFLOW_API_TOKEN=check docker compose config --quiet 2>/dev/null \
+	  || CANCELFLOW_API_TOKEN=check docker-compose config -q
 
 clean:
 	rm -rf $(VENV) var

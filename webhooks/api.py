@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
-from collections.abc import Callable
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -22,7 +22,7 @@ R = TypeVar("R")
 
 
 def require_token(view: Callable[P, R]) -> Callable[P, R]:
-    """503 until API_TOKEN is set; 401 without the right bearer token (compared in constant time)."""
+    """503 until API_TOKEN is set; 401 without the right bearer token (constant-time compare)."""
 
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from worker.ledger import create_ledger_engine, upgrade_ledger
@@ -27,9 +28,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.blueprint)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[object, int]:
-        return jsonify(error=exc.name.lower().replace(" ", "_"), detail=exc.description), (
-            exc.code or 500
-        )
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
+        body = jsonify(error=exc.name.lower().replace(" ", "_"), detail=exc.description)
+        return body, exc.code or 500
 
     return app

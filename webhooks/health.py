@@ -28,7 +28,9 @@ def readyz() -> ResponseReturnValue:
     except Exception as exc:  # any failure means not ready; the class name says which
         checks["ledger"] = f"unavailable: {type(exc).__name__}"
     try:
-        client = redis.Redis.from_url(settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            settings().redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
         try:
             client.ping()
         finally:

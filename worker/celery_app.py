@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from celery import Celery, signals
-from kombu import Queue
+from kombu.entity import Queue
 
 from worker.dispatch import INTERNAL_QUEUE, SWEEP
 from worker.settings import Settings, load_settings

@@ -132,7 +132,10 @@ def demo(run_dir: Path = Path("var/demo")) -> None:
 
 @app.command()
 def up(run_dir: Path = Path("var/up")) -> None:
-    """The whole stack in the foreground until Ctrl-C (receiver :8000, Flower :5555, sandbox :9000)."""
+    """The whole stack in the foreground until Ctrl-C.
+
+    Receiver on :8000, Flower on :5555, sandbox on :9000.
+    """
     from worker.devstack.stack import Stack
 
     stack = Stack.prepare(run_dir.resolve(), sandbox_port=9000, receiver_port=8000,

@@ -13,7 +13,10 @@ SUBMIT_TASK = "cancellations.submit"
 
 
 def publish(app: Celery, request: Any, *, task_id: str | None = None) -> str | None:
-    """Send ``cancellations.submit`` with ``kwargs={"request": request}``; the job id if knowable."""
+    """Send ``cancellations.submit`` with ``kwargs={"request": request}``.
+
+    Returns the job id when the request carries a usable idempotency key.
+    """
     app.send_task(
         SUBMIT_TASK,
         kwargs={"request": request},

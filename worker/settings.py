@@ -59,7 +59,7 @@ class Settings(BaseSettings):
 
     @property
     def leg_lease_seconds(self) -> float:
-        """How long a claimed leg stays ours: a token fetch and a call, each bounded by the timeout."""
+        """How long a claimed leg stays ours; renewed at each provider call it makes."""
         return 3 * self.http_timeout_seconds + 30
 
     @property

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,7 +156,7 @@ def test_same_key_three_times_cancels_once(producer: Celery, ledger: Engine,
 def test_malformed_messages_become_invalid_jobs(producer: Celery, ledger: Engine,
                                                 sandbox: SandboxControl) -> None:
     """Bad messages are kept as invalid jobs, and the worker goes on with the next good one."""
-    from worker.domain.request import invalid_job_id, job_id_for_key
+    from worker.domain.request import job_id_for_key
     from worker.producer import SUBMIT_TASK
 
     producer.send_task(SUBMIT_TASK, kwargs={}, queue="cancellations")
@@ -172,8 +171,8 @@ def test_malformed_messages_become_invalid_jobs(producer: Celery, ledger: Engine
     invalid = wait_for_job(ledger, str(job_id_for_key(bad_key)))
     assert invalid["state"] == "invalid"
     assert any("legs" in error["field"] for error in invalid["errors"])
-    from worker.services.views import list_jobs
     from worker.domain.states import JobState
+    from worker.services.views import list_jobs
 
     listed = list_jobs(ledger, state=JobState.INVALID, limit=50, cursor=None).jobs
     assert len(listed) == 4

@@ -46,7 +46,7 @@ def make_api(
                     on_call=records.append if records is not None else None)
 
 
-def token_response(request: httpx.Request, token: str = "tok-1") -> httpx.Response:
+def token_response(request: httpx.Request, token: str = "tok-1") -> httpx.Response:  # noqa: S107
     assert json.loads(request.content) == {"key": "k", "secret": "s"}
     return httpx.Response(200, json={"success": True, "token": token,
                                      "expiresAt": "2099-01-01T00:00:00Z"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -172,10 +173,8 @@ class Stack:
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal the process's whole group (a prefork worker's children die with it)."""
         proc = self.processes[name]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(30)
 
     def stop(self, name: str, timeout: float = 20) -> None:

@@ -36,7 +36,9 @@ def parse_decimal(value: object) -> Decimal:
 
 def format_amount(amount: Decimal) -> str:
     """The contract's decimal string: fixed point, at least two places (``"18500.00"``)."""
-    quantized = amount.quantize(Decimal("0.01")) if amount.as_tuple().exponent > -2 else amount
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int), "format_amount takes finite amounts"
+    quantized = amount.quantize(Decimal("0.01")) if exponent > -2 else amount
     return format(quantized, "f")
 
 

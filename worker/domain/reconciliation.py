@@ -155,7 +155,9 @@ def leg_differences(leg_id: str, evidence: LegEvidence) -> list[Difference]:
     rep = evidence.reported
     if rep.undone_count != evidence.expected.count:
         diffs.append(
-            Difference(leg_id, "cancelled_count", str(evidence.expected.count), str(rep.undone_count))
+            Difference(
+                leg_id, "cancelled_count", str(evidence.expected.count), str(rep.undone_count)
+            )
         )
     if rep.undone_amount != evidence.expected.amount:
         diffs.append(
@@ -254,6 +256,8 @@ def _expect_differences(undone: list[LegView], expect: Expectation) -> list[Diff
         diffs.append(Difference(None, "cancelled_count", str(expect.count), str(count)))
     if amount != expect.amount:
         diffs.append(
-            Difference(None, "cancelled_amount", format_amount(expect.amount), format_amount(amount))
+            Difference(
+                None, "cancelled_amount", format_amount(expect.amount), format_amount(amount)
+            )
         )
     return diffs

@@ -27,7 +27,7 @@ def alembic_config(engine: Engine) -> Config:
 
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    """One migrator at a time: a file lock beside a SQLite ledger, an advisory lock on PostgreSQL."""
+    """One migrator at a time: a file lock beside a SQLite ledger, an advisory lock on PG."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _PG_LOCK_ID})

@@ -28,7 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
 

@@ -11,7 +11,7 @@ from worker.providers.errors import ProviderError, RateLimited
 
 
 def should_retry(error: ProviderError) -> bool:
-    """Transport errors, garbled answers, 409, 429 and 5xx are worth another try; other 4xx never."""
+    """Transport errors, garbled answers, 409, 429 and 5xx: another try. Other 4xx: never."""
     return error.retryable
 
 
@@ -23,8 +23,8 @@ def backoff(
     Full jitter spreads the retries of many legs that failed together (a provider outage) instead
     of sending them back in one wave.
     """
-    ceiling = min(cap, base * (2 ** max(attempt, 0)))
-    return rng() * ceiling
+    ceiling = min(cap, base * (2.0 ** max(attempt, 0)))
+    return float(rng() * ceiling)
 
 
 def retry_delay(

@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench``. Each part is bounded and prints one table."""
