@@ -7,9 +7,18 @@ from sqlalchemy.exc import OperationalError
 
 from worker.bootstrap import process_context
 from worker.celery_app import app
-from worker.dispatch import INTERNAL_QUEUE, PROCESS_LEG, READ_EVIDENCE
+from worker.dispatch import (
+    INTERNAL_QUEUE,
+    PAGE_ARRIVED,
+    PROCESS_LEG,
+    READ_EVIDENCE,
+    RECOVER_CALLBACKS,
+    SETTLE_CALLBACKS,
+)
+from worker.services.callbacks import settle_for_page, settle_leg
 from worker.services.legs import process_leg as process_leg_round
 from worker.services.legs import refresh_evidence
+from worker.services.recovery import recover_leg
 
 
 @app.task(
@@ -32,3 +41,25 @@ def process_leg(self: Task, leg_id: str) -> str | None:
 def read_evidence(leg_id: str) -> bool:
     """Read a cancelled leg's figures again for reconciliation."""
     return refresh_evidence(process_context(), leg_id)
+
+
+@app.task(name=SETTLE_CALLBACKS, queue=INTERNAL_QUEUE, autoretry_for=(OperationalError,),
+          retry_backoff=True, max_retries=None)
+def settle_callbacks(leg_id: str) -> str | None:
+    """End a leg waiting on callbacks if all its pages are in."""
+    state = settle_leg(process_context(), leg_id)
+    return state.value if state else None
+
+
+@app.task(name=PAGE_ARRIVED, queue=INTERNAL_QUEUE, autoretry_for=(OperationalError,),
+          retry_backoff=True, max_retries=None)
+def page_arrived(bulk_payment_id: str, code: str) -> int:
+    """A callback page was stored: settle the legs it may complete."""
+    return settle_for_page(process_context(), bulk_payment_id, code)
+
+
+@app.task(name=RECOVER_CALLBACKS, queue=INTERNAL_QUEUE, autoretry_for=(OperationalError,),
+          retry_backoff=True, max_retries=None)
+def recover_callbacks(leg_id: str) -> str | None:
+    """The next stage of lost-callback recovery, if due."""
+    return recover_leg(process_context(), leg_id)

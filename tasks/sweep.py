@@ -16,4 +16,5 @@ def sweep() -> dict[str, int]:
         "redispatched": report.redispatched,
         "expired_leases": report.expired_leases,
         "evidence_reads": report.evidence_reads,
+        "callback_recoveries": report.callback_recoveries,
     }

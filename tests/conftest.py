@@ -35,12 +35,20 @@ class FakeDispatcher:
 
     legs: list[tuple[str, float]] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    settles: list[str] = field(default_factory=list)
+    recoveries: list[str] = field(default_factory=list)
 
     def process_leg(self, leg_id: str, countdown: float = 0) -> None:
         self.legs.append((leg_id, countdown))
 
     def read_evidence(self, leg_id: str) -> None:
         self.evidence.append(leg_id)
+
+    def settle_callbacks(self, leg_id: str) -> None:
+        self.settles.append(leg_id)
+
+    def recover_callbacks(self, leg_id: str) -> None:
+        self.recoveries.append(leg_id)
 
 
 @pytest.fixture

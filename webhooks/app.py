@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
@@ -14,18 +15,28 @@ from worker.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flask:
     """Build the receiver; brings the ledger's schema up to date first."""
     settings = settings or load_settings()
     app = Flask(__name__)
+    # Larger bodies are refused with 413 before they are read.
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     engine = create_ledger_engine(settings.database_url)
     upgrade_ledger(engine)
-    app.extensions["cancelflow"] = {"settings": settings, "engine": engine}
+    from worker.celery_app import create_celery
+    from worker.dispatch import CeleryDispatcher
 
-    from webhooks import api, health
+    app.extensions["cancelflow"] = {
+        "settings": settings,
+        "engine": engine,
+        "dispatcher": dispatcher or CeleryDispatcher(create_celery(settings)),
+    }
+
+    from webhooks import api, callbacks, health
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(callbacks.blueprint)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine
@@ -11,8 +12,10 @@ from sqlalchemy import Engine
 from worker.domain.states import Provider
 from worker.ledger import create_ledger_engine
 from worker.providers.calls import OnCall
+from worker.providers.paywall import Paywall
 from worker.providers.sixdot50 import SixDot50
-from worker.services.context import Context, RetryPolicy
+from worker.services.context import Context, RetryPolicy, utcnow
+from worker.services.drivers.paywall import PaywallDriver
 from worker.services.drivers.sixdot50 import SixDot50Driver
 from worker.services.ports import Dispatcher, LegDriver
 from worker.settings import Settings, load_settings
@@ -34,6 +37,24 @@ def build_drivers(
 ) -> dict[Provider, LegDriver]:
     """A driver per configured provider; a provider with missing settings has none."""
     drivers: dict[Provider, LegDriver] = {}
+    if (settings.paywall_base_url and settings.paywall_api_key_public
+            and settings.paywall_api_client_public):
+        private = None
+        if settings.paywall_api_key_private and settings.paywall_api_client_private:
+            private = (settings.paywall_api_key_private, settings.paywall_api_client_private)
+        drivers[Provider.PAYWALL] = PaywallDriver(
+            Paywall(
+                client,
+                public_url=settings.paywall_base_url,
+                private_url=settings.paywall_private_base_url,
+                public_headers=(settings.paywall_api_key_public,
+                                settings.paywall_api_client_public),
+                private_headers=private,
+                on_call=on_call,
+            ),
+            ZoneInfo(settings.paywall_timezone),
+            utcnow,
+        )
     if settings.sixdot50_base_url and settings.sixdot50_key and settings.sixdot50_secret:
         drivers[Provider.SIXDOT50] = SixDot50Driver(
             SixDot50(
@@ -64,6 +85,7 @@ def build_context(
             settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_max_attempts
         ),
         lease_seconds=settings.leg_lease_seconds,
+        callback_timeout_seconds=settings.callback_timeout_seconds,
     )
 
 

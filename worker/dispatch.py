@@ -8,6 +8,9 @@ INTERNAL_QUEUE = "cancelflow.internal"
 PROCESS_LEG = "cancelflow.process_leg"
 READ_EVIDENCE = "cancelflow.read_evidence"
 SWEEP = "cancelflow.sweep"
+SETTLE_CALLBACKS = "cancelflow.settle_callbacks"
+PAGE_ARRIVED = "cancelflow.page_arrived"
+RECOVER_CALLBACKS = "cancelflow.recover_callbacks"
 
 
 class CeleryDispatcher:
@@ -25,3 +28,14 @@ class CeleryDispatcher:
 
     def read_evidence(self, leg_id: str) -> None:
         self._app.send_task(READ_EVIDENCE, args=[leg_id], queue=INTERNAL_QUEUE)
+
+    def settle_callbacks(self, leg_id: str) -> None:
+        self._app.send_task(SETTLE_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+
+    def recover_callbacks(self, leg_id: str) -> None:
+        self._app.send_task(RECOVER_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+
+    def page_arrived(self, bulk_payment_id: str, code: str) -> None:
+        """Sent by the receiver after a page is committed; the worker settles its legs."""
+        self._app.send_task(PAGE_ARRIVED, args=[bulk_payment_id, code], queue=INTERNAL_QUEUE,
+                            retry=False)

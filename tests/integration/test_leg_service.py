@@ -42,14 +42,16 @@ class ScriptedDriver:
         handle = calls.before(operation)
         calls.after(handle, CallRecord("sixdot50", operation, 200, "ok", 1.0))
 
-    def cancel(self, target: dict[str, str], calls: CallObserver) -> Outcome:
+    def cancel(self, target: dict[str, str], calls: CallObserver,
+               on_cutoff: str = "reject") -> Outcome:
         self._observe(calls, "cancel_batch")
         answer = self.cancels.pop(0)
         if isinstance(answer, ProviderError):
             raise answer
         return answer
 
-    def resolve(self, target: dict[str, str], calls: CallObserver) -> ResolveOutcome:
+    def resolve(self, target: dict[str, str], calls: CallObserver,
+                on_cutoff: str = "reject") -> ResolveOutcome:
         self._observe(calls, "get_batch")
         answer = self.resolves.pop(0)
         if isinstance(answer, ProviderError):

@@ -17,6 +17,7 @@ from worker.devstack.embedded_redis import EmbeddedRedis, free_port
 from worker.devstack.waiting import wait_until
 
 SANDBOX_SIXDOT50 = {"key": "sandbox-key", "secret": "sandbox-secret"}
+SANDBOX_PAYWALL_HASH_KEY = "sandbox-hash-key"
 
 
 def stack_env(
@@ -31,6 +32,17 @@ def stack_env(
         "CANCELFLOW_SIXDOT50_BASE_URL": f"{sandbox_url}/sixdot50",
         "CANCELFLOW_SIXDOT50_KEY": SANDBOX_SIXDOT50["key"],
         "CANCELFLOW_SIXDOT50_SECRET": SANDBOX_SIXDOT50["secret"],
+        "CANCELFLOW_PAYWALL_BASE_URL": f"{sandbox_url}/paywall",
+        "CANCELFLOW_PAYWALL_PRIVATE_BASE_URL": f"{sandbox_url}/paywall-private",
+        "CANCELFLOW_PAYWALL_API_KEY_PUBLIC": "sandbox-public-key",
+        "CANCELFLOW_PAYWALL_API_CLIENT_PUBLIC": "sandbox-public-client",
+        "CANCELFLOW_PAYWALL_API_KEY_PRIVATE": "sandbox-private-key",
+        "CANCELFLOW_PAYWALL_API_CLIENT_PRIVATE": "sandbox-private-client",
+        "CANCELFLOW_PAYWALL_HASH_KEYS": SANDBOX_PAYWALL_HASH_KEY,
+        "CANCELFLOW_BAMBORA_BASE_URL": f"{sandbox_url}/bambora",
+        "CANCELFLOW_BAMBORA_AUTH_URL": f"{sandbox_url}/bambora-auth",
+        "CANCELFLOW_BAMBORA_CLIENT_ID": "sandbox-client",
+        "CANCELFLOW_BAMBORA_CLIENT_SECRET": "sandbox-secret",
     }
 
 

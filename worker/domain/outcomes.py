@@ -28,17 +28,25 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class AwaitingCallbacks:
-    """The provider queued the work; per-payment results will come as callbacks."""
+    """The provider queued the work; per-payment results will come as callbacks.
 
-    reference: str
+    ``reference`` is None when the operation's id is unknown (the provider said it was already
+    done): its callbacks are then matched by the target's code.
+    """
+
+    reference: str | None
+    expected_count: int | None = None
     at_risk: bool = False
+    already: bool = False
     detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RefundRequested:
-    reference: str
+    reference: str | None
+    expected_count: int | None = None
     at_risk: bool = False
+    already: bool = False
     detail: str | None = None
 
 

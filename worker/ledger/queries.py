@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
-from worker.ledger.tables import attempts, evidence, jobs, legs
+from worker.ledger.tables import attempts, callback_pages, evidence, jobs, legs
 
 
 def _job(row: Row[Any]) -> JobRecord:
@@ -55,6 +55,9 @@ def _leg(row: Row[Any]) -> LegRecord:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         version=m["version"],
+        match_key=m["match_key"],
+        expected_count=m["expected_count"],
+        recovery_stage=m["recovery_stage"],
     )
 
 
@@ -203,6 +206,64 @@ class Ledger:
             .limit(limit)
         )
         return [_leg(row) for row in self.conn.execute(query)]
+
+    def legs_waiting_due(self, now: datetime, limit: int) -> list[LegRecord]:
+        """Legs waiting on callbacks past their deadline: recovery is due."""
+        query = (
+            select(legs)
+            .where(
+                legs.c.state.in_(
+                    [LegState.AWAITING_CALLBACKS.value, LegState.REFUND_REQUESTED.value]
+                ),
+                legs.c.next_attempt_at <= now,
+            )
+            .order_by(legs.c.next_attempt_at)
+            .limit(limit)
+        )
+        return [_leg(row) for row in self.conn.execute(query)]
+
+    def waiting_legs_for(self, bulk_payment_id: str, code: str) -> list[LegRecord]:
+        """Paywall legs a page may belong to: by operation id, else by code (id unknown)."""
+        waiting = [LegState.AWAITING_CALLBACKS.value, LegState.REFUND_REQUESTED.value]
+        query = select(legs).where(
+            legs.c.provider == Provider.PAYWALL.value,
+            legs.c.state.in_(waiting),
+            or_(
+                legs.c.provider_reference == bulk_payment_id,
+                and_(legs.c.match_key == code, legs.c.provider_reference.is_(None)),
+            ),
+        )
+        return [_leg(row) for row in self.conn.execute(query)]
+
+    # callback pages
+
+    def insert_page(self, page: dict[str, Any]) -> bool:
+        """Store a callback page once; False when that page was stored before."""
+        nested = self.conn.begin_nested()
+        try:
+            self.conn.execute(insert(callback_pages).values(**page))
+        except IntegrityError:
+            nested.rollback()
+            return False
+        nested.commit()
+        return True
+
+    def page_totals(self, *, bulk_payment_id: str | None, code: str | None) -> list[Any]:
+        """(bulk_payment_id, page_number, total_pages, totals) of the pages under an id or code."""
+        query = select(
+            callback_pages.c.bulk_payment_id,
+            callback_pages.c.page_number,
+            callback_pages.c.total_pages,
+            callback_pages.c.payments["totals"],
+        ).order_by(callback_pages.c.id)
+        if bulk_payment_id is not None:
+            query = query.where(callback_pages.c.bulk_payment_id == bulk_payment_id)
+        else:
+            query = query.where(callback_pages.c.merchant_unique_code == code)
+        return list(self.conn.execute(query))
+
+    def count_pages(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(callback_pages)).scalar_one())
 
     # attempts
 

@@ -45,6 +45,9 @@ class LegRecord:
     created_at: datetime
     updated_at: datetime
     version: int
+    match_key: str | None = None
+    expected_count: int | None = None
+    recovery_stage: int = 0
 
 
 @dataclass(frozen=True, slots=True)

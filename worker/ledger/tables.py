@@ -92,9 +92,16 @@ legs = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("version", Integer, nullable=False, default=0),
+    # Paywall: the code callbacks name the leg by, how many payments the cancel covered, and
+    # how far recovery of lost callbacks has gone (0 none, 1 re-send asked, 2 query read).
+    Column("match_key", String(200), nullable=True),
+    Column("expected_count", Integer, nullable=True),
+    Column("recovery_stage", Integer, nullable=False, default=0),
     UniqueConstraint("job_id", "position", name="uq_legs_job_position"),
     Index("ix_legs_job_state", "job_id", "state"),
     Index("ix_legs_state_next", "state", "next_attempt_at"),
+    Index("ix_legs_match_key", "match_key"),
+    Index("ix_legs_reference", "provider_reference"),
 )
 
 attempts = Table(
@@ -122,4 +129,23 @@ evidence = Table(
     Column("payload", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     UniqueConstraint("leg_id", "source", "key", name="uq_evidence_leg_source_key"),
+)
+
+# One row per Paywall callback page: the raw body as received and its parsed payments, stored
+# together; a page delivered twice is the same row.
+callback_pages = Table(
+    "callback_pages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bulk_payment_id", String(64), nullable=False),
+    Column("merchant_unique_code", String(200), nullable=False),
+    Column("page_number", Integer, nullable=False),
+    Column("total_pages", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payments", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint(
+        "bulk_payment_id", "merchant_unique_code", "page_number", name="uq_callback_page"
+    ),
+    Index("ix_callback_pages_code", "merchant_unique_code"),
 )

@@ -32,6 +32,7 @@ class Context:
     dispatcher: Dispatcher
     retry: RetryPolicy
     lease_seconds: float
+    callback_timeout_seconds: float = 900
     clock: Callable[[], datetime] = utcnow
     rng: Callable[[], float] = field(default=random.random)
 

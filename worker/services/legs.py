@@ -50,6 +50,7 @@ class Claim:
     version: int
     token: str
     resolve_first: bool
+    on_cutoff: str = "reject"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +93,10 @@ def claim_leg(ctx: Context, leg_id: str) -> Claim | None:
         ):
             return None
         refresh_job(ledger, leg.job_id, now)
+        job = ledger.get_job(leg.job_id)
         ledger.commit()
-    return Claim(leg, leg.version + 1, token, resolve_first)
+    on_cutoff = str(((job.request if job else None) or {}).get("on_cutoff") or "reject")
+    return Claim(leg, leg.version + 1, token, resolve_first, on_cutoff)
 
 
 def process_leg(ctx: Context, leg_id: str) -> LegStep:
@@ -122,10 +125,10 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
 
 def _drive(driver: LegDriver, claim: Claim, calls: AttemptRecorder) -> Outcome:
     if claim.resolve_first:
-        resolved = driver.resolve(claim.leg.target, calls)
+        resolved = driver.resolve(claim.leg.target, calls, claim.on_cutoff)
         if not isinstance(resolved, StillCancellable):
             return resolved
-    return driver.cancel(claim.leg.target, calls)
+    return driver.cancel(claim.leg.target, calls, claim.on_cutoff)
 
 
 def _try_read_evidence(
@@ -203,12 +206,20 @@ def _finish(
         )
         values = {
             "provider_reference": outcome.reference,
+            "expected_count": outcome.expected_count,
+            "already_cancelled": outcome.already,
             "at_risk": outcome.at_risk,
             "detail": outcome.detail,
+            # The callbacks have until then; the sweep starts recovery after it.
+            "next_attempt_at": ctx.clock() + timedelta(seconds=ctx.callback_timeout_seconds),
         }
     if evidence is not None:
         values["reconciliation"] = leg_reconciliation(claim.leg.id, evidence)
-    return _record(ctx, claim, state, values, evidence=evidence)
+    step = _record(ctx, claim, state, values, evidence=evidence)
+    if step.state in (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED):
+        # Pages may have arrived before the operation's id was recorded: settle now if so.
+        ctx.dispatcher.settle_callbacks(claim.leg.id)
+    return step
 
 
 def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:

@@ -15,11 +15,15 @@ class LegDriver(Protocol):
 
     provider: Provider
 
-    def cancel(self, target: dict[str, str], calls: CallObserver) -> Outcome:
+    def cancel(
+        self, target: dict[str, str], calls: CallObserver, on_cutoff: str = "reject"
+    ) -> Outcome:
         """Ask the provider to cancel the target; refusals are read back and decided."""
         ...
 
-    def resolve(self, target: dict[str, str], calls: CallObserver) -> ResolveOutcome:
+    def resolve(
+        self, target: dict[str, str], calls: CallObserver, on_cutoff: str = "reject"
+    ) -> ResolveOutcome:
         """Read the target's state after an ambiguous answer, before any new cancel."""
         ...
 
@@ -34,3 +38,7 @@ class Dispatcher(Protocol):
     def process_leg(self, leg_id: str, countdown: float = 0) -> None: ...
 
     def read_evidence(self, leg_id: str) -> None: ...
+
+    def settle_callbacks(self, leg_id: str) -> None: ...
+
+    def recover_callbacks(self, leg_id: str) -> None: ...

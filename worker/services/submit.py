@@ -117,6 +117,7 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             "provider": leg.provider,
             "target": target_of(leg),
             "state": LegState.PENDING.value,
+            "match_key": getattr(leg, "merchant_unique_code", None),
             "next_attempt_at": now,
             "created_at": now,
             "updated_at": now,

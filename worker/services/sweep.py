@@ -23,6 +23,7 @@ class SweepReport:
     redispatched: int
     expired_leases: int
     evidence_reads: int
+    callback_recoveries: int = 0
 
 
 def sweep(ctx: Context) -> SweepReport:
@@ -36,11 +37,14 @@ def sweep(ctx: Context) -> SweepReport:
         )
         expired = ledger.legs_with_expired_lease(now, SWEEP_BATCH)
         unread = ledger.cancelled_legs_without_evidence(SWEEP_BATCH)
+        waiting = ledger.legs_waiting_due(now, SWEEP_BATCH)
     for leg in [*overdue, *expired]:
         ctx.dispatcher.process_leg(leg.id)
     for leg in unread:
         ctx.dispatcher.read_evidence(leg.id)
-    report = SweepReport(len(overdue), len(expired), len(unread))
+    for leg in waiting:
+        ctx.dispatcher.recover_callbacks(leg.id)
+    report = SweepReport(len(overdue), len(expired), len(unread), len(waiting))
     if overdue or expired or unread:
         log.info("sweep: %s", report)
     return report

@@ -34,7 +34,9 @@ class SixDot50Driver:
     def __init__(self, api: SixDot50) -> None:
         self._api = api
 
-    def cancel(self, target: dict[str, str], calls: CallObserver) -> Outcome:
+    def cancel(
+        self, target: dict[str, str], calls: CallObserver, on_cutoff: str = "reject"
+    ) -> Outcome:
         batch_id = uuid.UUID(target["batch_id"])
         try:
             batch = self._api.cancel_batch(batch_id, calls)
@@ -63,7 +65,9 @@ class SixDot50Driver:
             )
         return Rejected(Reason.INVALID_REQUEST, f"6DOT50 refused the cancel: {refusal.message}")
 
-    def resolve(self, target: dict[str, str], calls: CallObserver) -> ResolveOutcome:
+    def resolve(
+        self, target: dict[str, str], calls: CallObserver, on_cutoff: str = "reject"
+    ) -> ResolveOutcome:
         batch = self._api.get_batch(uuid.UUID(target["batch_id"]), calls)
         if batch.status == BatchStatus.CANCELLED:
             # Most likely our own earlier call, whose answer was lost.

@@ -1,0 +1,57 @@
+"""``POST /callbacks/paywall``: verify, store durably, answer, then enqueue.
+
+The Hash is checked against every configured key before anything is stored; the raw body and
+its parsed payments are committed in one transaction before the 200. The request never waits on
+a provider, and a failure to enqueue never loses the page: the sweep settles from the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from webhooks.context import engine, settings
+from worker.providers.paywall_callbacks import MalformedCallback, hash_matches, parse_callback
+from worker.services.callbacks import store_page
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("callbacks", __name__)
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+@blueprint.post("/callbacks/paywall")
+def paywall_callback() -> ResponseReturnValue:
+    keys = settings().hash_keys()
+    if not keys:
+        abort(503, "CANCELFLOW_PAYWALL_HASH_KEYS is not set")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        abort(413)
+    raw = request.get_data(cache=False)
+    try:
+        page = parse_callback(raw)
+    except MalformedCallback as exc:
+        _count("malformed")
+        abort(400, str(exc))
+    if not hash_matches(page, keys):
+        _count("bad_hash")
+        log.warning("callback refused: bad hash for bulk %s", page.bulk_payment_id)
+        abort(401, "Hash does not match any configured key")
+    stored = store_page(engine(), page, raw, datetime.now(UTC))
+    _count("stored" if stored else "duplicate")
+    try:
+        current_app.extensions["cancelflow"]["dispatcher"].page_arrived(
+            page.bulk_payment_id, page.merchant_unique_code)
+    except Exception:  # the page is committed; the sweep settles it if this message is lost
+        log.exception("could not enqueue settlement for bulk %s", page.bulk_payment_id)
+    return jsonify(received=True)
+
+
+def _count(outcome: str) -> None:
+    metrics = current_app.extensions["cancelflow"].get("metrics")
+    if metrics is not None:
+        metrics.callbacks.labels(outcome=outcome).inc()

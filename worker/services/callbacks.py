@@ -1,0 +1,154 @@
+"""Paywall callbacks: store a verified page durably, and settle the legs whose pages are all in.
+
+Storing is the receiver's half (one transaction: the raw body and its parsed payments, keyed so a
+duplicate page is the same row). Settling is the worker's half: a leg waiting on callbacks ends
+``cancelled`` (or ``refunded``) once every page of its operation is in, with figures summed over
+distinct pages, so duplicates and order change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+
+from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
+from worker.domain.states import LegState
+from worker.ledger.queries import Ledger
+from worker.ledger.records import LegRecord
+from worker.ledger.uow import UnitOfWork
+from worker.providers.paywall import CURRENCY
+from worker.providers.paywall_callbacks import CallbackPage
+from worker.services.context import Context
+from worker.services.jobs import refresh_job
+from worker.services.legs import leg_reconciliation
+
+log = logging.getLogger(__name__)
+
+WAITING = {LegState.AWAITING_CALLBACKS: ("cancel", LegState.CANCELLED),
+           LegState.REFUND_REQUESTED: ("refund", LegState.REFUNDED)}
+
+
+def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) -> bool:
+    """Commit the page (raw body and parsed payments) before it is acknowledged.
+
+    Returns False for a page stored before: the first copy wins, a later one changes nothing.
+    """
+    with UnitOfWork(engine) as ledger:
+        stored = ledger.insert_page(
+            {
+                "bulk_payment_id": page.bulk_payment_id,
+                "merchant_unique_code": page.merchant_unique_code,
+                "page_number": page.page_number,
+                "total_pages": page.total_pages,
+                "body": raw.decode("utf-8", errors="replace"),
+                "payments": {
+                    "totals": page.totals(),
+                    "rows": [p.to_json() for p in page.payments],
+                },
+                "received_at": now,
+            }
+        )
+        ledger.commit()
+    return stored
+
+
+@dataclass
+class _Sum:
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    ok_count: int = 0
+    ok_amount: Decimal = Decimal(0)
+    failed_count: int = 0
+    pending_count: int = 0
+
+    def add(self, totals: dict[str, Any]) -> None:
+        self.count += int(totals["count"])
+        self.amount += Decimal(totals["amount"])
+        self.ok_count += int(totals["ok_count"])
+        self.ok_amount += Decimal(totals["ok_amount"])
+        self.failed_count += int(totals["failed_count"])
+        self.pending_count += int(totals["pending_count"])
+
+
+def evidence_from(scope: str, total: _Sum, expected_count: int | None,
+                  source: Source) -> LegEvidence:
+    """Figures in the reconciliation's shape; ``expected_count`` is what the cancel covers."""
+    refund = scope == "refund"
+    return LegEvidence(
+        source=source,
+        currency=CURRENCY,
+        expected=Figures(expected_count if expected_count is not None else total.count,
+                         total.amount),
+        reported=Reported(
+            cancelled_count=0 if refund else total.ok_count,
+            cancelled_amount=Decimal(0) if refund else total.ok_amount,
+            refunded_count=total.ok_count if refund else 0,
+            refunded_amount=total.ok_amount if refund else Decimal(0),
+            failed_count=total.failed_count,
+        ),
+    )
+
+
+def _complete_operation(ledger: Ledger, leg: LegRecord, scope: str) -> tuple[str, _Sum] | None:
+    """The leg's operation id and summed figures, if all its pages are in."""
+    rows = ledger.page_totals(bulk_payment_id=leg.provider_reference,
+                              code=None if leg.provider_reference else leg.match_key)
+    by_operation: dict[str, dict[int, tuple[int, dict[str, Any]]]] = defaultdict(dict)
+    for bulk_id, page_number, total_pages, totals in rows:
+        # The first copy of a page is the one kept; later copies never reach here.
+        by_operation[bulk_id].setdefault(page_number, (total_pages, totals or {}))
+    for bulk_id, pages in by_operation.items():
+        total = _Sum()
+        for _pages_total, totals in pages.values():
+            if scope in totals:
+                total.add(totals[scope])
+        if total.count == 0:
+            continue  # another operation under the same code (a sale, the other scope)
+        declared = {pages_total for pages_total, _ in pages.values()}
+        all_pages = len(declared) == 1 and len(pages) == declared.pop()
+        all_payments = leg.expected_count is not None and total.count >= leg.expected_count
+        if (all_pages or all_payments) and total.pending_count == 0:
+            return bulk_id, total
+    return None
+
+
+def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
+    """End a waiting Paywall leg if its pages are complete; None when it still waits."""
+    now = ctx.clock()
+    with ctx.uow() as ledger:
+        leg = ledger.get_leg(leg_id)
+        if leg is None or leg.state not in WAITING:
+            return None
+        scope, final_state = WAITING[leg.state]
+        found = _complete_operation(ledger, leg, scope)
+        if found is None:
+            return None
+        bulk_id, total = found
+        evidence = evidence_from(scope, total, leg.expected_count, Source.PAYWALL_CALLBACKS)
+        if not ledger.update_leg(
+            leg.id, leg.version,
+            state=final_state.value,
+            provider_reference=bulk_id,
+            reconciliation=leg_reconciliation(leg.id, evidence),
+            next_attempt_at=None,
+            updated_at=now,
+        ):
+            return None
+        ledger.replace_evidence(leg.id, evidence.source.value, "latest", evidence.to_json(), now)
+        refresh_job(ledger, leg.job_id, now)
+        ledger.commit()
+    log.info("leg %s: %s from %s callback page(s)", leg_id, final_state.value, bulk_id)
+    return final_state
+
+
+def settle_for_page(ctx: Context, bulk_payment_id: str, code: str) -> int:
+    """Settle every waiting leg a new page may complete; how many ended."""
+    with ctx.uow() as ledger:
+        candidates = ledger.waiting_legs_for(bulk_payment_id, code)
+    return sum(1 for leg in candidates if settle_leg(ctx, leg.id) is not None)

@@ -1,0 +1,127 @@
+"""Paywall legs: the same-day rule, cancel or refund, and reading state back from the query.
+
+A cancel is only accepted on the payment day in Paywall's zone; after it the money must be
+refunded (``on_cutoff: refund``) or the leg is refused (``cutoff_passed``). An accepted operation
+only queues work: the leg then waits for its callback pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from worker.domain.outcomes import (
+    AwaitingCallbacks,
+    Outcome,
+    RefundRequested,
+    Rejected,
+    ResolveOutcome,
+    StillCancellable,
+)
+from worker.domain.reconciliation import LegEvidence
+from worker.domain.states import Provider, Reason
+from worker.providers.calls import CallObserver
+from worker.providers.paywall import Accepted, Paywall, Refused
+from worker.providers.paywall_codes import Meaning
+
+# [doc] requests in the last minutes of a day may be processed after midnight.
+AT_RISK_FROM = time(23, 50)
+
+
+class PaywallDriver:
+    provider = Provider.PAYWALL
+
+    def __init__(self, api: Paywall, zone: ZoneInfo, clock: Callable[[], datetime]) -> None:
+        self.api = api
+        self.zone = zone
+        self._clock = clock
+
+    def _local_now(self) -> datetime:
+        return self._clock().astimezone(self.zone)
+
+    def cancel(self, target: dict[str, str], calls: CallObserver,
+               on_cutoff: str = "reject") -> Outcome:
+        code, day, single = _parse(target)
+        now = self._local_now()
+        if now.date() > day:
+            return self._after_cutoff(code, day, single, on_cutoff, calls)
+        at_risk = now.time() >= AT_RISK_FROM
+        cancel = self.api.cancel_payment if single else self.api.cancel_bulk
+        result = cancel(code, day, calls)
+        if isinstance(result, Accepted):
+            detail = None
+            if at_risk:
+                detail = (f"sent at {now:%H:%M} {self.zone.key} time: Paywall may process it "
+                          "after midnight, when a cancel is no longer possible")
+            return AwaitingCallbacks(result.bulk_payment_id, result.total_payment_count,
+                                     at_risk=at_risk, detail=detail)
+        if result.meaning is Meaning.NOT_NOW:
+            # The day ended between our clock and Paywall's.
+            return self._after_cutoff(code, day, single, on_cutoff, calls)
+        return _refusal(result, wanted="cancel")
+
+    def _after_cutoff(self, code: str, day: date, single: bool, on_cutoff: str,
+                      calls: CallObserver) -> Outcome:
+        if on_cutoff != "refund":
+            return Rejected(
+                Reason.CUTOFF_PASSED,
+                f"payment day {day} is over in {self.zone.key}: Paywall only cancels on the "
+                "payment day, and on_cutoff is reject",
+            )
+        refund = self.api.refund_payment if single else self.api.refund_bulk
+        result = refund(code, day, calls)
+        if isinstance(result, Accepted):
+            return RefundRequested(result.bulk_payment_id, result.total_payment_count,
+                                   detail=f"payment day {day} is over: refunding instead")
+        return _refusal(result, wanted="refund")
+
+    def resolve(self, target: dict[str, str], calls: CallObserver,
+                on_cutoff: str = "reject") -> ResolveOutcome:
+        """After a lost answer: the query shows whether our cancel or refund was taken."""
+        code, _day, _single = _parse(target)
+        page = self.api.query_bulk(code, 1, calls)
+        if isinstance(page, Refused):
+            if page.meaning is Meaning.NOT_FOUND:
+                return Rejected(Reason.NOT_FOUND, f"Paywall knows no payments under {code}")
+            return StillCancellable()
+        scopes = {row.scope for row in page.rows}
+        if "refund" in scopes:
+            return RefundRequested(None, detail="refund confirmed by the query after a lost answer")
+        if "cancel" in scopes:
+            return AwaitingCallbacks(
+                None, detail="cancel confirmed by the query after a lost answer"
+            )
+        return StillCancellable()
+
+    def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
+        # Paywall's figures come from its callback pages (or the query, in recovery).
+        return None
+
+
+def _parse(target: dict[str, str]) -> tuple[str, date, bool]:
+    return (target["merchant_unique_code"], date.fromisoformat(target["payment_date"]),
+            target.get("scope") == "payment")
+
+
+def _refusal(result: Refused, *, wanted: str) -> Outcome:
+    said = f"Paywall refused the {wanted} (code {result.code}: {result.message})"
+    if result.meaning is Meaning.ALREADY_CANCELLED:
+        # Cancelled already (by us, with an answer lost, or by someone): the money is back
+        # either way, and the cancel's pages carry the figures.
+        return AwaitingCallbacks(None, already=True,
+                                 detail="Paywall says it was already cancelled; its callback "
+                                        "pages (or the query) will give the figures")
+    if result.meaning is Meaning.ALREADY_REFUNDED and wanted == "refund":
+        return RefundRequested(None, already=True,
+                               detail="Paywall says it was already refunded")
+    if result.meaning is Meaning.NOT_FOUND:
+        return Rejected(Reason.NOT_FOUND, said)
+    if result.meaning is Meaning.NOT_NOW:
+        return Rejected(Reason.CUTOFF_PASSED, said)
+    if result.meaning in (Meaning.ALREADY_REFUNDED, Meaning.ALREADY_FINALIZED,
+                          Meaning.NOT_CONVENIENT, Meaning.ALREADY_CANCELLED):
+        return Rejected(Reason.NOT_CANCELLABLE, said)
+    if result.meaning is Meaning.INVALID:
+        return Rejected(Reason.INVALID_REQUEST, said)
+    return Rejected(Reason.PROVIDER_ERROR, said)

@@ -1,0 +1,126 @@
+"""Lost Paywall callbacks: ask for them again, then read the query, and only then give up.
+
+Stage 0 -> 1: ``CALLBACK_TIMEOUT_SECONDS`` after the cancel, ask Paywall to send the pages again.
+Stage 1 -> 2: as long again later, read the bulk query endpoint (paged, 1,000 a page) and take the
+per-payment results from there. Stage 2: the leg ends ``failed / callback_timeout``.
+Each stage is claimed with a compare-and-set before any provider call, so two sweeps (or two
+workers given the same leg) never both act.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+from worker.domain.reconciliation import Source
+from worker.domain.states import LegState, Provider, Reason
+from worker.providers.errors import ProviderError
+from worker.providers.paywall import STATUS_FAILED, STATUS_SUCCESSFUL
+from worker.services.attempts import AttemptRecorder
+from worker.services.callbacks import WAITING, _Sum, evidence_from, settle_leg
+from worker.services.context import Context
+from worker.services.drivers.paywall import PaywallDriver
+from worker.services.jobs import refresh_job
+from worker.services.legs import leg_reconciliation
+
+log = logging.getLogger(__name__)
+
+
+def recover_leg(ctx: Context, leg_id: str) -> str | None:
+    """Run the leg's next recovery stage if it is due; what was done, or None."""
+    if settle_leg(ctx, leg_id) is not None:
+        return "settled"  # the pages were in after all
+    now = ctx.clock()
+    with ctx.uow() as ledger:
+        leg = ledger.get_leg(leg_id)
+        if (leg is None or leg.state not in WAITING or leg.next_attempt_at is None
+                or leg.next_attempt_at > now):
+            return None
+        stage = leg.recovery_stage
+        claimed = ledger.update_leg(
+            leg.id, leg.version,
+            recovery_stage=stage + 1,
+            next_attempt_at=now + timedelta(seconds=ctx.callback_timeout_seconds),
+            updated_at=now,
+        )
+        ledger.commit()
+    if not claimed:
+        return None  # another sweep took this stage
+    driver = ctx.drivers.get(Provider.PAYWALL)
+    if stage >= 2 or not isinstance(driver, PaywallDriver):
+        return _give_up(ctx, leg_id)
+    code = leg.target["merchant_unique_code"]
+    calls = AttemptRecorder(ctx, leg.id, lease_token="")
+    try:
+        if stage == 0:
+            refused = driver.api.send_callback(code, date.fromisoformat(leg.target["payment_date"]),
+                                               calls)
+            if refused is not None:
+                log.warning("leg %s: Paywall refused to re-send callbacks: %s", leg_id, refused)
+            return "resend_requested"
+        return _from_query(ctx, leg_id, driver, code, calls)
+    except ProviderError as err:
+        # The next stage runs at the next deadline whatever happened here.
+        log.warning("leg %s: recovery stage %d failed: %s", leg_id, stage + 1, err)
+        return "stage_failed"
+
+
+def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
+                calls: AttemptRecorder) -> str:
+    with ctx.uow() as ledger:
+        leg = ledger.get_leg(leg_id)
+    if leg is None or leg.state not in WAITING:
+        return "settled"
+    scope, final_state = WAITING[leg.state]
+    total = _Sum()
+    for row in driver.api.query_all(code, calls):
+        if row.scope != scope:
+            continue
+        ok = row.status == STATUS_SUCCESSFUL
+        failed = row.status in STATUS_FAILED
+        total.add({"count": 1, "amount": str(row.amount), "ok_count": int(ok),
+                   "ok_amount": str(row.amount if ok else 0), "failed_count": int(failed),
+                   "pending_count": int(not ok and not failed)})
+    complete = total.count > 0 and total.pending_count == 0 and (
+        leg.expected_count is None or total.count >= leg.expected_count)
+    if not complete:
+        log.warning("leg %s: the query shows %d of %s results", leg_id, total.count,
+                    leg.expected_count)
+        return "query_incomplete"
+    evidence = evidence_from(scope, total, leg.expected_count, Source.PAYWALL_QUERY)
+    now = ctx.clock()
+    with ctx.uow() as ledger:
+        current = ledger.get_leg(leg_id)
+        if current is None or current.state not in WAITING or not ledger.update_leg(
+            leg_id, current.version,
+            state=final_state.value,
+            reconciliation=leg_reconciliation(leg_id, evidence),
+            detail="callbacks never came: figures taken from Paywall's query endpoint",
+            next_attempt_at=None,
+            updated_at=now,
+        ):
+            return "settled"
+        ledger.replace_evidence(leg_id, evidence.source.value, "latest", evidence.to_json(), now)
+        refresh_job(ledger, current.job_id, now)
+        ledger.commit()
+    return "recovered_from_query"
+
+
+def _give_up(ctx: Context, leg_id: str) -> str:
+    now = ctx.clock()
+    with ctx.uow() as ledger:
+        leg = ledger.get_leg(leg_id)
+        if leg is None or leg.state not in WAITING:
+            return "settled"
+        if ledger.update_leg(
+            leg.id, leg.version,
+            state=LegState.FAILED.value,
+            reason=Reason.CALLBACK_TIMEOUT.value,
+            detail="no callbacks after a re-send, and the query did not show every result",
+            next_attempt_at=None,
+            updated_at=now,
+        ):
+            refresh_job(ledger, leg.job_id, now)
+            ledger.commit()
+    return "failed"
+
