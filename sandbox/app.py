@@ -14,10 +14,10 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sandbox import control, intercept, sixdot50
+from sandbox import bambora, control, intercept, paywall, sixdot50
 from sandbox.state import Clock, ProviderSpec, SandboxState, current_state, utc_now
 
-PROVIDERS: tuple[ProviderSpec, ...] = (sixdot50.PROVIDER,)
+PROVIDERS: tuple[ProviderSpec, ...] = (sixdot50.PROVIDER, paywall.PROVIDER, bambora.PROVIDER)
 
 
 class _InOrderJSON(DefaultJSONProvider):

@@ -55,15 +55,17 @@ class Operations:
         self.names: list[str] = []
 
     def __call__(
-        self, operation: str, *, target: str | None = None
+        self, operation: str, *, target: str | Callable[[], str | None] | None = None
     ) -> Callable[[Callable[Concatenate[S, P], Answer]], Callable[P, Response]]:
-        """Declare `operation`; `target` names the URL variable that identifies the resource."""
+        """Declare `operation`; `target` identifies the resource: the name of a URL variable,
+        or a function reading it from the request (body, query string), None when absent."""
         self.names.append(operation)
 
         def decorate(handler: Callable[Concatenate[S, P], Answer]) -> Callable[P, Response]:
             @functools.wraps(handler)
             def view(*args: P.args, **kwargs: P.kwargs) -> Response:
-                found = self.canonical(str(kwargs[target])) if target else None
+                raw = target() if callable(target) else kwargs[target] if target else None
+                found = None if raw is None else self.canonical(str(raw))
                 return _intercept(self.provider, operation, found, handler, args, kwargs)
 
             return view

@@ -59,11 +59,14 @@ class ProviderSpec:
     new_store: Callable[[Clock], ProviderStore]
     control: Blueprint | None = None
     error_body: Callable[[int, str], Any] = default_error_body
+    # More URL prefixes the provider owns: a blueprint without a prefix of its own can nest one
+    # blueprint per API host (e.g. Paywall's public and private APIs).
+    url_prefixes: tuple[str, ...] = ()
 
     def owns_path(self, path: str) -> bool:
-        """Whether a request path falls under this provider's URL prefix."""
-        prefix = self.blueprint.url_prefix or ""
-        return bool(prefix) and (path == prefix or path.startswith(prefix + "/"))
+        """Whether a request path falls under one of this provider's URL prefixes."""
+        prefixes = (self.blueprint.url_prefix or "", *self.url_prefixes)
+        return any(p and (path == p or path.startswith(p + "/")) for p in prefixes)
 
 
 @dataclass

@@ -11,12 +11,14 @@ from worker.dispatch import (
     INTERNAL_QUEUE,
     PAGE_ARRIVED,
     PROCESS_LEG,
+    PROCESS_LEGS,
     READ_EVIDENCE,
     RECOVER_CALLBACKS,
     SETTLE_CALLBACKS,
 )
 from worker.services.callbacks import settle_for_page, settle_leg
 from worker.services.legs import process_leg as process_leg_round
+from worker.services.legs import process_legs as process_legs_round
 from worker.services.legs import refresh_evidence
 from worker.services.recovery import recover_leg
 
@@ -35,6 +37,23 @@ def process_leg(self: Task, leg_id: str) -> str | None:
     if step.retry_in is not None:
         raise self.retry(countdown=step.retry_in, max_retries=None)
     return step.state.value if step.state else None
+
+
+@app.task(
+    name=PROCESS_LEGS,
+    queue=INTERNAL_QUEUE,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=None,
+)
+def process_legs(leg_ids: list[str]) -> dict[str, int]:
+    """A round for a batch of legs, run concurrently; retries come back one leg at a time."""
+    steps = process_legs_round(process_context(), leg_ids)
+    counts: dict[str, int] = {}
+    for step in steps:
+        key = step.state.value if step.state else "skipped"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 @app.task(name=READ_EVIDENCE, queue=INTERNAL_QUEUE)

@@ -41,6 +41,9 @@ class FakeDispatcher:
     def process_leg(self, leg_id: str, countdown: float = 0) -> None:
         self.legs.append((leg_id, countdown))
 
+    def process_legs(self, leg_ids: list[str]) -> None:
+        self.legs.extend((leg_id, 0) for leg_id in leg_ids)
+
     def read_evidence(self, leg_id: str) -> None:
         self.evidence.append(leg_id)
 

@@ -11,13 +11,17 @@ from sqlalchemy import Engine
 
 from worker.domain.states import Provider
 from worker.ledger import create_ledger_engine
+from worker.providers.bambora import Bambora
 from worker.providers.calls import OnCall
 from worker.providers.paywall import Paywall
 from worker.providers.sixdot50 import SixDot50
 from worker.services.context import Context, RetryPolicy, utcnow
+from worker.services.drivers.bambora import BamboraDriver
 from worker.services.drivers.paywall import PaywallDriver
 from worker.services.drivers.sixdot50 import SixDot50Driver
+from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
+from worker.services.throttle import Throttle
 from worker.settings import Settings, load_settings
 
 USER_AGENT = "cancelflow/0.1"
@@ -37,6 +41,17 @@ def build_drivers(
 ) -> dict[Provider, LegDriver]:
     """A driver per configured provider; a provider with missing settings has none."""
     drivers: dict[Provider, LegDriver] = {}
+    if settings.bambora_client_id and settings.bambora_client_secret:
+        drivers[Provider.BAMBORA] = BamboraDriver(
+            Bambora(
+                client,
+                base_url=settings.bambora_base_url,
+                auth_url=settings.bambora_auth_url,
+                client_id=settings.bambora_client_id,
+                client_secret=settings.bambora_client_secret,
+                on_call=on_call,
+            )
+        )
     if (settings.paywall_base_url and settings.paywall_api_key_public
             and settings.paywall_api_client_public):
         private = None
@@ -74,9 +89,12 @@ def build_context(
     *,
     engine: Engine | None = None,
     drivers: dict[Provider, LegDriver] | None = None,
+    throttle: Throttle | None = None,
 ) -> Context:
     if drivers is None:
         drivers = build_drivers(settings, http_client(settings))
+    from worker.throttle_redis import RedisThrottle
+
     return Context(
         engine=engine or create_ledger_engine(settings.database_url),
         drivers=drivers,
@@ -86,6 +104,12 @@ def build_context(
         ),
         lease_seconds=settings.leg_lease_seconds,
         callback_timeout_seconds=settings.callback_timeout_seconds,
+        throttle=throttle or RedisThrottle(settings.redis_url),
+        pools=ProviderPools({
+            Provider.SIXDOT50: settings.concurrency_sixdot50,
+            Provider.PAYWALL: settings.concurrency_paywall,
+            Provider.BAMBORA: settings.concurrency_bambora,
+        }),
     )
 
 

@@ -6,6 +6,7 @@ from celery import Celery
 
 INTERNAL_QUEUE = "cancelflow.internal"
 PROCESS_LEG = "cancelflow.process_leg"
+PROCESS_LEGS = "cancelflow.process_legs"
 READ_EVIDENCE = "cancelflow.read_evidence"
 SWEEP = "cancelflow.sweep"
 SETTLE_CALLBACKS = "cancelflow.settle_callbacks"
@@ -25,6 +26,9 @@ class CeleryDispatcher:
         self._app.send_task(
             PROCESS_LEG, args=[leg_id], queue=INTERNAL_QUEUE, countdown=countdown or None
         )
+
+    def process_legs(self, leg_ids: list[str]) -> None:
+        self._app.send_task(PROCESS_LEGS, args=[leg_ids], queue=INTERNAL_QUEUE)
 
     def read_evidence(self, leg_id: str) -> None:
         self._app.send_task(READ_EVIDENCE, args=[leg_id], queue=INTERNAL_QUEUE)

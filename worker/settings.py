@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     callback_timeout_seconds: float = Field(default=900, gt=0)
     sweep_interval_seconds: float = Field(default=60, gt=0)
 
+    # Beyond the contract: calls in flight at once per provider, in each worker process.
+    concurrency_sixdot50: int = Field(default=8, ge=1, le=500)
+    concurrency_paywall: int = Field(default=8, ge=1, le=500)
+    concurrency_bambora: int = Field(default=32, ge=1, le=500)
+
     @field_validator(
         "public_url", "sixdot50_base_url", "paywall_base_url", "paywall_private_base_url",
         "bambora_base_url", "bambora_auth_url",
@@ -59,13 +64,15 @@ class Settings(BaseSettings):
 
     @property
     def leg_lease_seconds(self) -> float:
-        """How long a claimed leg stays ours; renewed at each provider call it makes."""
-        return 3 * self.http_timeout_seconds + 30
+        """How long a claimed leg stays ours: a round makes at most four calls (a token, a read,
+        the cancel, a read of the figures), each bounded by the timeout."""
+        return 4 * self.http_timeout_seconds + 10
 
     @property
     def broker_visibility_timeout(self) -> int:
-        """Above the longest retry countdown, so Redis never redelivers a task still waiting."""
-        return int(self.retry_max_seconds + 4 * self.http_timeout_seconds + 300)
+        """Above the longest retry countdown plus a round, so Redis never redelivers a task
+        that is still waiting for its countdown or still running."""
+        return int(self.retry_max_seconds + self.leg_lease_seconds + 60)
 
     def hash_keys(self) -> list[bytes]:
         """The Paywall callback hash keys, in order; empty when not configured."""

@@ -24,6 +24,21 @@ class SandboxControl:
         result: dict[str, Any] = self._post("/sixdot50/batches", batch)
         return result
 
+    def seed_payment(self, **payment: Any) -> dict[str, Any]:
+        """A Bambora payment: ``merchant``, ``reference``, ``state``, ``amount``, ``currency``."""
+        result: dict[str, Any] = self._post("/bambora/payments", payment)
+        return result
+
+    def seed_payments(self, **bulk: Any) -> dict[str, Any]:
+        """Many Bambora payments: ``merchant``, ``count``, ``prefix`` (references prefix1..)."""
+        result: dict[str, Any] = self._post("/bambora/payments/bulk", bulk)
+        return result
+
+    def seed_bulk(self, **bulk: Any) -> dict[str, Any]:
+        """A Paywall bulk: ``code``, ``date``, ``count``, ``amount_each``, ``callback_url``..."""
+        result: dict[str, Any] = self._post("/paywall/bulks", bulk)
+        return result
+
     def add_fault(self, **fault: Any) -> str:
         return str(self._post("/faults", fault)["id"])
 

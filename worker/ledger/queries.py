@@ -132,6 +132,12 @@ class Ledger:
         row = self.conn.execute(select(legs).where(legs.c.id == leg_id)).first()
         return _leg(row) if row else None
 
+    def get_legs(self, leg_ids: Sequence[str]) -> list[LegRecord]:
+        if not leg_ids:
+            return []
+        query = select(legs).where(legs.c.id.in_(list(leg_ids)))
+        return [_leg(row) for row in self.conn.execute(query)]
+
     def legs_of(self, job_id: str) -> list[LegRecord]:
         query = select(legs).where(legs.c.job_id == job_id).order_by(legs.c.position)
         return [_leg(row) for row in self.conn.execute(query)]
@@ -146,13 +152,13 @@ class Ledger:
             result[row._mapping["job_id"]].append(_leg(row))
         return result
 
-    def leg_ids_in_states(self, job_id: str, states: Iterable[LegState]) -> list[str]:
+    def legs_in_states(self, job_id: str, states: Iterable[LegState]) -> list[LegRecord]:
         query = (
-            select(legs.c.id)
+            select(legs)
             .where(legs.c.job_id == job_id, legs.c.state.in_([s.value for s in states]))
             .order_by(legs.c.position)
         )
-        return list(self.conn.execute(query).scalars())
+        return [_leg(row) for row in self.conn.execute(query)]
 
     def leg_state_counts(self, job_id: str) -> dict[LegState, int]:
         query = (
@@ -278,6 +284,20 @@ class Ledger:
         pk = result.inserted_primary_key
         assert pk is not None
         return int(pk[0])
+
+    def add_attempt(self, leg_id: str, **values: Any) -> None:
+        """Record a call made (and finished) for a leg."""
+        self.conn.execute(insert(attempts).values(leg_id=leg_id, **values))
+        self.conn.execute(
+            update(legs).where(legs.c.id == leg_id).values(attempts=legs.c.attempts + 1)
+        )
+
+    def drop_attempt(self, attempt_id: int, leg_id: str) -> None:
+        """Forget an attempt row written for a call that was never made."""
+        self.conn.execute(attempts.delete().where(attempts.c.id == attempt_id))
+        self.conn.execute(
+            update(legs).where(legs.c.id == leg_id).values(attempts=legs.c.attempts - 1)
+        )
 
     def finish_attempt(self, attempt_id: int, **values: Any) -> None:
         self.conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(**values))

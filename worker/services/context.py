@@ -11,7 +11,9 @@ from sqlalchemy import Engine
 
 from worker.domain.states import Provider
 from worker.ledger.uow import UnitOfWork
+from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
+from worker.services.throttle import MemoryThrottle, Throttle
 
 
 def utcnow() -> datetime:
@@ -35,6 +37,8 @@ class Context:
     callback_timeout_seconds: float = 900
     clock: Callable[[], datetime] = utcnow
     rng: Callable[[], float] = field(default=random.random)
+    throttle: Throttle = field(default_factory=MemoryThrottle)
+    pools: ProviderPools = field(default_factory=ProviderPools)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)

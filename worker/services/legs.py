@@ -1,17 +1,22 @@
-"""Cancel one leg: claim it, call its provider, record what happened, schedule what is next.
+"""Cancel legs: claim a batch, call the providers concurrently, record every result at once.
 
 Every state change is a compare-and-set on the leg's version, and a claimed leg carries a lease
 token: two workers handed the same leg (a redelivered message, a sweep's re-dispatch) cannot both
 call the provider, and a worker that died mid-call leaves a lease that expires into a read of the
 target's state, never a blind second cancel.
+
+A batch costs two ledger transactions whatever its size: the claim (which also writes, before any
+call, one attempt row per leg for the call about to be made) and the record of the results.
+Provider calls are latency-bound, so a batch's rounds run concurrently, bounded per provider.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from worker.domain.outcomes import (
@@ -23,17 +28,19 @@ from worker.domain.outcomes import (
     StillCancellable,
 )
 from worker.domain.reconciliation import LegEvidence, leg_differences
-from worker.domain.states import CLAIMABLE_LEG_STATES, LegState, Reason, can_transition
+from worker.domain.states import CLAIMABLE_LEG_STATES, JobState, LegState, Reason, can_transition
+from worker.ledger.queries import Ledger
 from worker.ledger.records import LegRecord
+from worker.providers.calls import CallRecord
 from worker.providers.errors import (
     AuthFailed,
     InvalidRequest,
     NotCancellable,
     NotFound,
     ProviderError,
+    RateLimited,
 )
 from worker.providers.retry import retry_delay, should_retry
-from worker.services.attempts import AttemptRecorder
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
 from worker.services.ports import LegDriver
@@ -42,6 +49,9 @@ log = logging.getLogger(__name__)
 
 # A message that arrives this early for a leg scheduled later is a stray duplicate, not its turn.
 EARLY_SLACK = timedelta(seconds=1)
+# The attempt row written before the first call of a round, renamed once the call is known.
+INTENT = "in_flight"
+WAITING_STATES = (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,79 +61,165 @@ class Claim:
     token: str
     resolve_first: bool
     on_cutoff: str = "reject"
+    intent_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LegStep:
-    """What the task should do next: nothing, or run again after ``retry_in`` seconds."""
+    """What became of a leg in a round: its new state, and when to run it again if at all."""
 
     state: LegState | None
     retry_in: float | None = None
 
 
-def claim_leg(ctx: Context, leg_id: str) -> Claim | None:
-    """Take the leg for one provider round, or None if it is not ours to take now."""
+@dataclass
+class CallLog:
+    """A ``CallObserver`` that keeps the round's calls, written with the round's results."""
+
+    clock: Any
+    calls: list[tuple[str, datetime, CallRecord | None, datetime | None]] = field(
+        default_factory=list
+    )
+
+    def before(self, operation: str) -> object:
+        self.calls.append((operation, self.clock(), None, None))
+        return len(self.calls) - 1
+
+    def after(self, handle: object, record: CallRecord) -> None:
+        assert isinstance(handle, int)
+        operation, started, _record, _finished = self.calls[handle]
+        self.calls[handle] = (operation, started, record, self.clock())
+
+
+@dataclass
+class RoundResult:
+    claim: Claim
+    state: LegState
+    values: dict[str, Any]
+    calls: CallLog
+    evidence: LegEvidence | None = None
+    retry_in: float | None = None
+
+
+def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
+    """Take the legs that are ours to take now, in one transaction."""
     now = ctx.clock()
+    claims: list[Claim] = []
     with ctx.uow() as ledger:
-        leg = ledger.get_leg(leg_id)
-        if leg is None:
-            log.warning("leg %s: not in the ledger", leg_id)
-            return None
-        if leg.state in CLAIMABLE_LEG_STATES:
-            if leg.next_attempt_at is not None and leg.next_attempt_at > now + EARLY_SLACK:
-                return None
-            resolve_first = leg.needs_resolve or leg.state is LegState.UNKNOWN
-        elif leg.state is LegState.IN_FLIGHT and (
-            leg.lease_expires_at is None or leg.lease_expires_at < now
-        ):
-            # Its holder died mid-call: whether that call took effect is unknown.
-            log.warning("leg %s: lease expired in flight, reading before any cancel", leg_id)
-            resolve_first = True
-        else:
-            return None
-        token = str(uuid.uuid4())
-        if not ledger.update_leg(
-            leg.id,
-            leg.version,
-            state=LegState.IN_FLIGHT.value,
-            lease_token=token,
-            lease_expires_at=now + timedelta(seconds=ctx.lease_seconds),
-            needs_resolve=resolve_first,
-            updated_at=now,
-        ):
-            return None
-        refresh_job(ledger, leg.job_id, now)
-        job = ledger.get_job(leg.job_id)
+        legs = ledger.get_legs(leg_ids)
+        options: dict[str, str] = {}
+        for leg in legs:
+            resolve_first = _claimable(leg, now)
+            if resolve_first is None:
+                continue
+            token = str(uuid.uuid4())
+            if not ledger.update_leg(
+                leg.id,
+                leg.version,
+                state=LegState.IN_FLIGHT.value,
+                lease_token=token,
+                lease_expires_at=now + timedelta(seconds=ctx.lease_seconds),
+                needs_resolve=resolve_first,
+                updated_at=now,
+            ):
+                continue
+            if leg.job_id not in options:
+                options[leg.job_id] = _job_options(ledger, leg.job_id, now)
+            # Written before the call: a worker killed mid-call still leaves its trace.
+            intent = ledger.start_attempt(leg.id, INTENT, now)
+            claims.append(
+                Claim(leg, leg.version + 1, token, resolve_first, options[leg.job_id], intent)
+            )
         ledger.commit()
-    on_cutoff = str(((job.request if job else None) or {}).get("on_cutoff") or "reject")
-    return Claim(leg, leg.version + 1, token, resolve_first, on_cutoff)
+    return claims
+
+
+def _claimable(leg: LegRecord, now: datetime) -> bool | None:
+    """None if the leg is not ours to take now; else whether to read its state first."""
+    if leg.state in CLAIMABLE_LEG_STATES:
+        if leg.next_attempt_at is not None and leg.next_attempt_at > now + EARLY_SLACK:
+            return None
+        return leg.needs_resolve or leg.state is LegState.UNKNOWN
+    if leg.state is LegState.IN_FLIGHT and (
+        leg.lease_expires_at is None or leg.lease_expires_at < now
+    ):
+        # Its holder died mid-call: whether that call took effect is unknown.
+        log.warning("leg %s: lease expired in flight, reading before any cancel", leg.id)
+        return True
+    return None
+
+
+def _job_options(ledger: Ledger, job_id: str, now: datetime) -> str:
+    job = ledger.get_job(job_id)
+    if job is not None and job.state is JobState.ACCEPTED:
+        refresh_job(ledger, job_id, now)
+    return str(((job.request if job else None) or {}).get("on_cutoff") or "reject")
+
+
+def claim_leg(ctx: Context, leg_id: str) -> Claim | None:
+    claims = claim_legs(ctx, [leg_id])
+    return claims[0] if claims else None
+
+
+def process_legs(ctx: Context, leg_ids: Sequence[str]) -> list[LegStep]:
+    """One round for each leg that can be claimed; their follow-ups are dispatched."""
+    claims = claim_legs(ctx, leg_ids)
+    if not claims:
+        return []
+    if len(claims) == 1:
+        results = [run_round(ctx, claims[0])]
+    else:
+        futures = [ctx.pools.submit(c.leg.provider, run_round, ctx, c) for c in claims]
+        results = [future.result() for future in futures]
+    steps = record_results(ctx, results)
+    for result, step in zip(results, steps, strict=True):
+        if step.retry_in is not None:
+            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in)
+        elif step.state in WAITING_STATES:
+            # Pages may have arrived before the operation's id was recorded.
+            ctx.dispatcher.settle_callbacks(result.claim.leg.id)
+    return steps
 
 
 def process_leg(ctx: Context, leg_id: str) -> LegStep:
-    """One round for a leg: claim, resolve if needed, cancel, read evidence, record."""
-    claim = claim_leg(ctx, leg_id)
-    if claim is None:
+    """One round for one leg (a retry, a sweep's re-dispatch); follow-ups are the caller's."""
+    claims = claim_legs(ctx, [leg_id])
+    if not claims:
         return LegStep(None)
+    result = run_round(ctx, claims[0])
+    step = record_results(ctx, [result])[0]
+    if step.state in WAITING_STATES:
+        ctx.dispatcher.settle_callbacks(leg_id)
+    return step
+
+
+def run_round(ctx: Context, claim: Claim) -> RoundResult:
+    """Call the provider for one claimed leg; no ledger access here."""
+    calls = CallLog(ctx.clock)
     leg = claim.leg
     driver = ctx.drivers.get(leg.provider)
     if driver is None:
-        return _finish(
-            ctx,
-            claim,
-            Rejected(Reason.PROVIDER_NOT_CONFIGURED, f"{leg.provider.value} settings are missing"),
-        )
-    calls = AttemptRecorder(ctx, leg.id, claim.token)
+        refusal = Rejected(Reason.PROVIDER_NOT_CONFIGURED,
+                           f"{leg.provider.value} settings are missing")
+        return _outcome_result(ctx, claim, refusal, None, calls)
+    paused = ctx.throttle.paused_for(leg.provider.value)
+    if paused > 0:
+        # The provider asked everyone to slow down: wait without spending a retry.
+        state = LegState.UNKNOWN if claim.resolve_first else LegState.RETRYING
+        values: dict[str, Any] = {"needs_resolve": claim.resolve_first,
+                                  "next_attempt_at": ctx.clock() + timedelta(seconds=paused)}
+        return RoundResult(claim, state, values, calls, retry_in=paused)
     try:
         outcome = _drive(driver, claim, calls)
     except ProviderError as err:
-        return _after_error(ctx, claim, err)
+        return _after_error(ctx, claim, err, calls)
     evidence = None
     if isinstance(outcome, Cancelled):
         evidence = outcome.evidence or _try_read_evidence(driver, leg, calls)
-    return _finish(ctx, claim, outcome, evidence)
+    return _outcome_result(ctx, claim, outcome, evidence, calls)
 
 
-def _drive(driver: LegDriver, claim: Claim, calls: AttemptRecorder) -> Outcome:
+def _drive(driver: LegDriver, claim: Claim, calls: CallLog) -> Outcome:
     if claim.resolve_first:
         resolved = driver.resolve(claim.leg.target, calls, claim.on_cutoff)
         if not isinstance(resolved, StillCancellable):
@@ -131,9 +227,7 @@ def _drive(driver: LegDriver, claim: Claim, calls: AttemptRecorder) -> Outcome:
     return driver.cancel(claim.leg.target, calls, claim.on_cutoff)
 
 
-def _try_read_evidence(
-    driver: LegDriver, leg: LegRecord, calls: AttemptRecorder
-) -> LegEvidence | None:
+def _try_read_evidence(driver: LegDriver, leg: LegRecord, calls: CallLog) -> LegEvidence | None:
     """The figures right after the cancel; a failure here is left to the sweep, not retried now."""
     try:
         return driver.read_evidence(leg.target, calls)
@@ -154,56 +248,43 @@ def _reason_for(err: ProviderError) -> Reason:
     return Reason.PROVIDER_ERROR
 
 
-def _after_error(ctx: Context, claim: Claim, err: ProviderError) -> LegStep:
+def _after_error(ctx: Context, claim: Claim, err: ProviderError, calls: CallLog) -> RoundResult:
     if not should_retry(err):
-        return _finish(ctx, claim, Rejected(_reason_for(err), str(err)))
+        return _outcome_result(ctx, claim, Rejected(_reason_for(err), str(err)), None, calls)
     retries = claim.leg.retries + 1
     if retries >= ctx.retry.max_attempts:
-        return _record(
-            ctx,
-            claim,
-            LegState.FAILED,
-            {"reason": Reason.RETRIES_EXHAUSTED.value, "detail": f"{retries} tries; last: {err}"},
-        )
+        values = {"reason": Reason.RETRIES_EXHAUSTED.value,
+                  "detail": f"{retries} tries; last: {err}"}
+        return RoundResult(claim, LegState.FAILED, values, calls)
     delay = retry_delay(err, retries - 1, ctx.retry.base_seconds, ctx.retry.max_seconds, ctx.rng)
+    if isinstance(err, RateLimited):
+        ctx.throttle.pause(claim.leg.provider.value, delay)
     # A failed read while resolving leaves the leg as unresolved as it was.
     ambiguous = err.ambiguous or claim.resolve_first
+    values: dict[str, Any] = {
+        "retries": retries,
+        "needs_resolve": ambiguous,
+        "detail": str(err),
+        "next_attempt_at": ctx.clock() + timedelta(seconds=delay),
+    }
     state = LegState.UNKNOWN if ambiguous else LegState.RETRYING
-    step = _record(
-        ctx,
-        claim,
-        state,
-        {
-            "retries": retries,
-            "needs_resolve": ambiguous,
-            "detail": str(err),
-            "next_attempt_at": ctx.clock() + timedelta(seconds=delay),
-        },
-    )
-    return LegStep(step.state, delay) if step.state is not None else step
+    return RoundResult(claim, state, values, calls, retry_in=delay)
 
 
-def _finish(
-    ctx: Context, claim: Claim, outcome: Outcome, evidence: LegEvidence | None = None
-) -> LegStep:
+def _outcome_result(ctx: Context, claim: Claim, outcome: Outcome,
+                    evidence: LegEvidence | None, calls: CallLog) -> RoundResult:
     values: dict[str, Any]
     if isinstance(outcome, Cancelled):
         state = LegState.CANCELLED
-        values = {
-            "already_cancelled": outcome.already,
-            "provider_reference": outcome.reference,
-            "detail": outcome.detail,
-            "reason": None,
-        }
+        values = {"already_cancelled": outcome.already, "provider_reference": outcome.reference,
+                  "detail": outcome.detail, "reason": None}
     elif isinstance(outcome, Rejected):
         state = LegState.REJECTED
         values = {"reason": outcome.reason.value, "detail": outcome.detail}
-    elif isinstance(outcome, AwaitingCallbacks | RefundRequested):
-        state = (
-            LegState.AWAITING_CALLBACKS
-            if isinstance(outcome, AwaitingCallbacks)
-            else LegState.REFUND_REQUESTED
-        )
+    else:
+        assert isinstance(outcome, AwaitingCallbacks | RefundRequested)
+        state = (LegState.AWAITING_CALLBACKS if isinstance(outcome, AwaitingCallbacks)
+                 else LegState.REFUND_REQUESTED)
         values = {
             "provider_reference": outcome.reference,
             "expected_count": outcome.expected_count,
@@ -215,11 +296,7 @@ def _finish(
         }
     if evidence is not None:
         values["reconciliation"] = leg_reconciliation(claim.leg.id, evidence)
-    step = _record(ctx, claim, state, values, evidence=evidence)
-    if step.state in (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED):
-        # Pages may have arrived before the operation's id was recorded: settle now if so.
-        ctx.dispatcher.settle_callbacks(claim.leg.id)
-    return step
+    return RoundResult(claim, state, values, calls, evidence=evidence)
 
 
 def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
@@ -230,42 +307,61 @@ def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
     }
 
 
-def _record(
-    ctx: Context,
-    claim: Claim,
-    state: LegState,
-    values: dict[str, Any],
-    *,
-    evidence: LegEvidence | None = None,
-) -> LegStep:
-    """Apply the round's result if the leg is still ours (our lease, unchanged version)."""
-    assert can_transition(LegState.IN_FLIGHT, state), state
+def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:
+    """Apply every round's result (if the leg is still ours) and its calls, in one transaction."""
     now = ctx.clock()
-    values.setdefault("needs_resolve", False)
-    values.setdefault("next_attempt_at", None)
+    steps: list[LegStep] = []
+    jobs: set[str] = set()
     with ctx.uow() as ledger:
-        applied = ledger.update_leg(
-            claim.leg.id,
-            claim.version,
-            state=state.value,
-            lease_token=None,
-            lease_expires_at=None,
-            updated_at=now,
-            **values,
-        )
-        if not applied:
-            # Our lease expired and another worker took the leg over; it reads the target's
-            # state before acting, so dropping our result loses nothing.
-            log.warning("leg %s: lost its lease before recording %s", claim.leg.id, state.value)
-            return LegStep(None)
-        if evidence is not None:
-            ledger.replace_evidence(
-                claim.leg.id, evidence.source.value, "latest", evidence.to_json(), now
+        for result in results:
+            claim = result.claim
+            assert can_transition(LegState.IN_FLIGHT, result.state), result.state
+            values = {"needs_resolve": False, "next_attempt_at": None, **result.values}
+            applied = ledger.update_leg(
+                claim.leg.id, claim.version, state=result.state.value, lease_token=None,
+                lease_expires_at=None, updated_at=now, **values,
             )
-        refresh_job(ledger, claim.leg.job_id, now)
+            _record_calls(ledger, claim, result.calls)
+            if not applied:
+                # Our lease expired and another worker took the leg over; it reads the target's
+                # state before acting, so dropping our result loses nothing.
+                log.warning("leg %s: lost its lease before recording %s", claim.leg.id,
+                            result.state.value)
+                steps.append(LegStep(None))
+                continue
+            if result.evidence is not None:
+                ledger.replace_evidence(claim.leg.id, result.evidence.source.value, "latest",
+                                        result.evidence.to_json(), now)
+            jobs.add(claim.leg.job_id)
+            steps.append(LegStep(result.state, result.retry_in))
+        for job_id in jobs:
+            refresh_job(ledger, job_id, now)
         ledger.commit()
-    log.info("leg %s: %s", claim.leg.id, state.value)
-    return LegStep(state)
+    for result, step in zip(results, steps, strict=True):
+        if step.state is not None:
+            log.info("leg %s: %s", result.claim.leg.id, step.state.value)
+    return steps
+
+
+def _record_calls(ledger: Ledger, claim: Claim, calls: CallLog) -> None:
+    """The round's calls as attempt rows: the first fills the row written before it."""
+    for index, (operation, started, record, finished) in enumerate(calls.calls):
+        values = {
+            "operation": operation,
+            "started_at": started,
+            "finished_at": finished,
+            "http_status": record.http_status if record else None,
+            "outcome": record.outcome if record else None,
+            "provider_code": record.provider_code if record else None,
+            "request_id": record.request_id if record else None,
+            "latency_ms": round(record.latency_ms, 3) if record else None,
+        }
+        if index == 0 and claim.intent_id is not None:
+            ledger.finish_attempt(claim.intent_id, **values)
+        else:
+            ledger.add_attempt(claim.leg.id, **values)
+    if not calls.calls and claim.intent_id is not None:
+        ledger.drop_attempt(claim.intent_id, claim.leg.id)
 
 
 def refresh_evidence(ctx: Context, leg_id: str) -> bool:
@@ -277,18 +373,23 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     driver = ctx.drivers.get(leg.provider)
     if driver is None:
         return False
-    evidence = _try_read_evidence(driver, leg, AttemptRecorder(ctx, leg.id, lease_token=""))
-    if evidence is None:
-        return False
+    calls = CallLog(ctx.clock)
+    evidence = _try_read_evidence(driver, leg, calls)
     now = ctx.clock()
     with ctx.uow() as ledger:
+        for operation, started, record, finished in calls.calls:
+            ledger.add_attempt(
+                leg_id, operation=operation, started_at=started, finished_at=finished,
+                http_status=record.http_status if record else None,
+                outcome=record.outcome if record else None,
+                latency_ms=round(record.latency_ms, 3) if record else None,
+            )
         current = ledger.get_leg(leg_id)
-        if current is None or not ledger.update_leg(
-            leg_id,
-            current.version,
-            reconciliation=leg_reconciliation(leg_id, evidence),
-            updated_at=now,
+        if evidence is None or current is None or not ledger.update_leg(
+            leg_id, current.version,
+            reconciliation=leg_reconciliation(leg_id, evidence), updated_at=now,
         ):
+            ledger.commit()
             return False
         ledger.replace_evidence(leg_id, evidence.source.value, "latest", evidence.to_json(), now)
         refresh_job(ledger, leg.job_id, now)

@@ -24,10 +24,15 @@ from worker.domain.request import (
     target_of,
     usable_idempotency_key,
 )
-from worker.domain.states import JobState, LegState
+from worker.domain.states import JobState, LegState, Provider
+from worker.ledger.records import LegRecord
 from worker.services.context import Context
 
 log = logging.getLogger(__name__)
+
+# Legs per task: one task's claim and record are one transaction each, whatever the batch size,
+# and its calls run concurrently. Small enough that a batch's slowest call stalls little.
+BATCH_SIZE = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +134,22 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
         job = ledger.get_job(job_id)
         # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
         # only legs nobody has started; claiming a leg is a compare-and-set, so no leg runs twice.
-        waiting = ledger.leg_ids_in_states(job_id, [LegState.PENDING])
+        waiting = ledger.legs_in_states(job_id, [LegState.PENDING])
         ledger.commit()
     assert job is not None
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
-    for leg_id in waiting:
-        ctx.dispatcher.process_leg(leg_id)
+    _dispatch_in_batches(ctx, waiting)
     return Submitted(job_id, created, job.state)
+
+
+def _dispatch_in_batches(ctx: Context, legs: list[LegRecord]) -> None:
+    """Batches of one provider, no larger than its concurrency, so no call waits for a slot
+    (a queued call would eat into the lease the batch was claimed with)."""
+    by_provider: dict[Provider, list[str]] = {}
+    for leg in legs:
+        by_provider.setdefault(leg.provider, []).append(leg.id)
+    for provider, ids in by_provider.items():
+        size = max(1, min(BATCH_SIZE, ctx.pools.limit(provider)))
+        for start in range(0, len(ids), size):
+            ctx.dispatcher.process_legs(ids[start : start + size])

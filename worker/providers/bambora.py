@@ -1,0 +1,212 @@
+"""Bambora (Worldline) payments API v1 adapter: OAuth token, read and cancel one payment.
+
+Every call carries ``Authorization: Bearer <jwt>`` and ``API-Version: 1``. Errors are
+``{type, title, detail, status}`` bodies, matched on ``type``. Amounts are minor units on the
+wire and ``Decimal`` inside: converted here, and only here.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from worker.providers.calls import CallObserver, NullObserver, OnCall, call, parse_json
+from worker.providers.errors import (
+    AuthFailed,
+    Conflict,
+    InvalidRequest,
+    MalformedResponse,
+    NotCancellable,
+    NotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimited,
+)
+from worker.providers.retry import parse_retry_after
+
+PROVIDER = "bambora"
+API_VERSION = "1"
+SCOPE = "read_payment cancel_payment"
+# [assume] refresh a little early; when expires_in is absent, refresh on the first 401.
+TOKEN_MARGIN = timedelta(seconds=60)
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
+# ISO 4217 minor-unit exponents that are not 2.
+EXPONENTS = {"JPY": 0, "ISK": 0, "KRW": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3,
+             "JOD": 3, "TND": 3}
+
+
+class PaymentState:
+    AUTHORIZED = "Authorized"
+    CANCELED = "Canceled"
+    CAPTURED = "Captured"
+    SETTLED = "Settled"
+    REFUNDED = "Refunded"
+
+
+def from_minor(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-EXPONENTS.get(currency, 2))
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    reference: str
+    state: str
+    amount: Decimal
+    currency: str
+
+
+def error_for_response(response: httpx.Response, operation: str) -> ProviderError:
+    """Map an error answer by its problem ``type`` first, its status second."""
+    status = response.status_code
+    problem: dict[str, Any] = {}
+    try:
+        parsed = response.json()
+        if isinstance(parsed, dict):
+            problem = parsed
+    except ValueError:
+        pass
+    kind = str(problem.get("type") or "").rstrip("/").rsplit("/", 1)[-1]
+    message = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+    common: dict[str, Any] = {"provider": PROVIDER, "operation": operation,
+                              "http_status": status, "provider_code": kind or None,
+                              "body": response.text,
+                              "request_id": response.headers.get("request-id")}
+    if kind in ("cannot_cancel", "invalid_payment_state_transition") or status in (402, 422):
+        return NotCancellable(message, **common)
+    if kind == "payment_not_found" or status == 404:
+        return NotFound(message, **common)
+    if kind == "payment_operation_blocked" or status == 409:
+        return Conflict(message, **common)
+    if status in (401, 403):
+        return AuthFailed(message, **common)
+    if status == 429:
+        return RateLimited(message, retry_after=parse_retry_after(
+            response.headers.get("retry-after")), **common)
+    if status >= 500:
+        return ProviderUnavailable(message, **common)
+    return InvalidRequest(message, **common)
+
+
+def parse_payment(data: Any, operation: str, *, mutating: bool) -> Payment:
+    try:
+        currency = str(data["currency"]).upper()
+        amount = data["amount"]
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("amount is not a whole number of minor units")
+        return Payment(str(data["reference"]), str(data["state"]),
+                       from_minor(amount, currency), currency)
+    except (KeyError, TypeError) as exc:
+        raise MalformedResponse(f"payment answer garbled ({exc})", provider=PROVIDER,
+                                operation=operation, ambiguous=mutating) from exc
+
+
+def _segment(value: str) -> str:
+    """One percent-encoded path segment; "." and ".." encoded too, or URL resolution eats them."""
+    if value.strip(".") == "":
+        return "%2E" * len(value)
+    return quote(value, safe="")
+
+
+class Bambora:
+    """The payments API over one long-lived client; the token is shared by every thread."""
+
+    def __init__(self, client: httpx.Client, *, base_url: str, auth_url: str,
+                 client_id: SecretStr, client_secret: SecretStr,
+                 on_call: OnCall | None = None) -> None:
+        self._client = client
+        self._base = base_url.rstrip("/")
+        self._auth = auth_url.rstrip("/")
+        self._credentials = (client_id, client_secret)
+        self._on_call: OnCall = on_call or (lambda _record: None)
+        self._token: str | None = None
+        self._expires_at = datetime.min.replace(tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def get_token(self, *, force: bool = False) -> str:
+        with self._lock:
+            if not force and self._token and datetime.now(UTC) < self._expires_at - TOKEN_MARGIN:
+                return self._token
+            client_id, secret = self._credentials
+            basic = base64.b64encode(
+                f"{client_id.get_secret_value()}:{secret.get_secret_value()}".encode()
+            ).decode()
+            request = self._client.build_request(
+                "POST", f"{self._auth}/connect/token",
+                data={"grant_type": "client_credentials", "scope": SCOPE},
+                headers={"Authorization": f"Basic {basic}"},
+            )
+            self._token, self._expires_at = call(
+                self._client, request, self._interpret_token, provider=PROVIDER,
+                operation="get_token", mutating=False, observer=NullObserver(),
+                on_call=self._on_call)
+            return self._token
+
+    def _interpret_token(self, response: httpx.Response) -> tuple[str, datetime]:
+        if response.status_code >= 400:
+            error = error_for_response(response, "get_token")
+            if response.status_code in (400, 401):
+                raise AuthFailed("the token service refused the client credentials",
+                                 provider=PROVIDER, operation="get_token",
+                                 http_status=response.status_code)
+            raise error
+        data = parse_json(response, provider=PROVIDER, operation="get_token", mutating=False)
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise MalformedResponse("token answer has no access_token", provider=PROVIDER,
+                                    operation="get_token")
+        lifetime = DEFAULT_TOKEN_LIFETIME
+        expires_in = data.get("expires_in")
+        if isinstance(expires_in, int | Decimal) and not isinstance(expires_in, bool):
+            lifetime = timedelta(seconds=float(expires_in))
+        return str(data["access_token"]), datetime.now(UTC) + lifetime
+
+    def _payment_url(self, merchant: str, reference: str, action: str = "") -> str:
+        # The reference is the merchant's own (up to 2,000 characters): one path segment.
+        return (f"{self._base}/v1/merchants/{_segment(merchant)}/payments/"
+                f"{_segment(reference)}/{action}")
+
+    def _payment_call(self, method: str, url: str, operation: str, observer: CallObserver,
+                      *, mutating: bool, expect: int, json: Any = None) -> Payment:
+        def interpret(response: httpx.Response) -> Payment:
+            if response.status_code != expect:
+                if response.status_code < 400:
+                    raise MalformedResponse(f"unexpected HTTP {response.status_code}",
+                                            provider=PROVIDER, operation=operation,
+                                            ambiguous=mutating)
+                raise error_for_response(response, operation)
+            data = parse_json(response, provider=PROVIDER, operation=operation,
+                              mutating=mutating)
+            return parse_payment(data, operation, mutating=mutating)
+
+        for refreshed in (False, True):
+            token = self.get_token(force=refreshed)
+            request = self._client.build_request(
+                method, url, json=json,
+                headers={"Authorization": f"Bearer {token}", "API-Version": API_VERSION})
+            try:
+                return call(self._client, request, interpret, provider=PROVIDER,
+                            operation=operation, mutating=mutating, observer=observer,
+                            on_call=self._on_call)
+            except AuthFailed:
+                if refreshed:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_payment(self, merchant: str, reference: str, observer: CallObserver) -> Payment:
+        return self._payment_call("GET", self._payment_url(merchant, reference), "get_payment",
+                                  observer, mutating=False, expect=200)
+
+    def cancel_payment(self, merchant: str, reference: str, observer: CallObserver,
+                       comment: str | None = None) -> Payment:
+        """Cancel an Authorized payment (201 with the payment, now Canceled)."""
+        body = {"comment": comment[:256]} if comment else None
+        return self._payment_call("POST", self._payment_url(merchant, reference, "cancel/"),
+                                  "cancel_payment", observer, mutating=True, expect=201,
+                                  json=body)
