@@ -253,9 +253,9 @@ def _after_error(ctx: Context, claim: Claim, err: ProviderError, calls: CallLog)
         return _outcome_result(ctx, claim, Rejected(_reason_for(err), str(err)), None, calls)
     retries = claim.leg.retries + 1
     if retries >= ctx.retry.max_attempts:
-        values = {"reason": Reason.RETRIES_EXHAUSTED.value,
-                  "detail": f"{retries} tries; last: {err}"}
-        return RoundResult(claim, LegState.FAILED, values, calls)
+        exhausted = {"reason": Reason.RETRIES_EXHAUSTED.value,
+                     "detail": f"{retries} tries; last: {err}"}
+        return RoundResult(claim, LegState.FAILED, exhausted, calls)
     delay = retry_delay(err, retries - 1, ctx.retry.base_seconds, ctx.retry.max_seconds, ctx.rng)
     if isinstance(err, RateLimited):
         ctx.throttle.pause(claim.leg.provider.value, delay)
