@@ -20,3 +20,23 @@ def wait_for_job(engine: Engine, job_id: str, timeout: float = 30) -> dict[str, 
         return job if job is not None and job["state"] in FINAL_JOB_STATES else None
 
     return wait_until(final, timeout=timeout, what=f"job {job_id} to end")
+
+
+def midday_zone() -> str:
+    """A fixed-offset zone where it is now near noon, so no test runs across a midnight.
+
+    Paywall's same-day rule is computed in a zone; tests set both the worker and the sandbox to
+    this one instead of racing Istanbul's midnight.
+    """
+    from datetime import UTC, datetime
+
+    offset = 12 - datetime.now(UTC).hour
+    offset = max(-12, min(14, offset))
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
+def today_in(zone: str) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(zone)).date().isoformat()
