@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from worker.domain.money import format_amount
 
 STATE_STYLE = {
     "reconciled": "green",
@@ -29,27 +32,64 @@ def _target(leg: dict[str, Any]) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _figures(leg: dict[str, Any]) -> tuple[str, str, str, str]:
-    evidence = (leg.get("reconciliation") or {}).get("evidence")
-    if not evidence:
+def _figures(legs: list[dict[str, Any]]) -> tuple[str, str, str, str]:
+    """Expected, cancelled (or refunded), settled and failed, summed over the legs' evidence."""
+    evidence = [(leg.get("reconciliation") or {}).get("evidence") for leg in legs]
+    found = [e for e in evidence if e]
+    if not found:
         return ("", "", "", "")
-    exp, rep = evidence["expected"], evidence["reported"]
+    currencies = {e["currency"] for e in found}
+    currency = currencies.pop() if len(currencies) == 1 else "mixed"
+
+    def total(part: str, count: str, amount: str) -> str:
+        n = sum(int(e[part][count]) for e in found)
+        money = sum((Decimal(e[part][amount]) for e in found), Decimal(0))
+        return f"{n} / {format_amount(money)}"
+
+    undone_n = sum(e["reported"]["cancelled_count"] + e["reported"]["refunded_count"]
+                   for e in found)
+    undone = sum((Decimal(e["reported"]["cancelled_amount"])
+                  + Decimal(e["reported"]["refunded_amount"]) for e in found), Decimal(0))
     return (
-        f"{exp['count']} / {exp['amount']}",
-        f"{rep['cancelled_count'] + rep['refunded_count']} / {rep['cancelled_amount']}",
-        f"{rep['settled_count']} / {rep['settled_amount']}",
-        str(rep["failed_count"]),
+        f"{total('expected', 'count', 'amount')} {currency}",
+        f"{undone_n} / {format_amount(undone)}",
+        total("reported", "settled_count", "settled_amount"),
+        str(sum(e["reported"]["failed_count"] for e in found)),
     )
+
+
+# Jobs with more legs than this show one row per provider and state, with summed figures.
+LEGS_SHOWN = 4
+
+
+def _rows(job: dict[str, Any]) -> list[tuple[str, str, str, str, list[dict[str, Any]]]]:
+    """(provider, target, state, attempts, legs) rows: one per leg, or grouped when many."""
+    legs = job["legs"]
+    if len(legs) <= LEGS_SHOWN:
+        return [(leg["provider"], _target(leg),
+                 _styled(leg["state"]) + (" (already)" if leg["already_cancelled"] else ""),
+                 str(leg["attempts"]), [leg]) for leg in legs]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for leg in legs:
+        groups.setdefault((leg["provider"], leg["state"]), []).append(leg)
+    return [(provider, f"{len(group)} legs", _styled(state),
+             str(sum(leg["attempts"] for leg in group)), group)
+            for (provider, state), group in groups.items()]
 
 
 def explain(job: dict[str, Any]) -> list[str]:
     """One line per thing a person should know about the job's outcome."""
     lines = [f"{e['field']}: {e['error']}" for e in job["errors"]]
     for leg in job["legs"]:
+        where = f"{leg['provider']} {_target(leg)}"
         if leg["reason"]:
-            lines.append(f"{leg['provider']} {_target(leg)}: {leg['reason']} - {leg['detail']}")
+            lines.append(f"{where}: {leg['reason']} - {leg['detail']}")
         elif leg["already_cancelled"]:
-            lines.append(f"{leg['provider']} {_target(leg)}: already cancelled before we asked")
+            lines.append(f"{where}: already cancelled before we asked")
+        elif leg["detail"] and len(job["legs"]) <= LEGS_SHOWN:
+            lines.append(f"{where}: {leg['detail']}")
+        if leg.get("at_risk"):
+            lines.append(f"{where}: sent in the last minutes of the payment day (at risk)")
     for diff in job["reconciliation"]["differences"]:
         where = f"leg {diff['leg'][:8]}" if diff["leg"] else "job totals"
         lines.append(
@@ -60,26 +100,18 @@ def explain(job: dict[str, Any]) -> list[str]:
 
 def render_report(jobs: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="cancelflow reconciliation", show_lines=True)
-    for column in ("job", "state", "provider", "target", "leg state", "attempts",
+    for column in ("job", "state", "provider", "target", "leg state", "calls",
                    "expected (n / amount)", "cancelled (n / amount)", "settled", "failed"):
         table.add_column(column, overflow="fold")
     for job in jobs:
         label = f"{job['idempotency_key'] or '-'}\n{job['id'][:8]}"
-        legs = job["legs"] or [None]
-        for index, leg in enumerate(legs):
+        rows = _rows(job)
+        if not rows:
+            table.add_row(label, _styled(job["state"]), "", "", "", "", "", "", "", "")
+        for index, (provider, target, state, calls, legs) in enumerate(rows):
             first = index == 0
-            if leg is None:
-                table.add_row(label, _styled(job["state"]), "", "", "", "", "", "", "", "")
-                continue
-            table.add_row(
-                label if first else "",
-                _styled(job["state"]) if first else "",
-                leg["provider"],
-                _target(leg),
-                _styled(leg["state"]) + (" (already)" if leg["already_cancelled"] else ""),
-                str(leg["attempts"]),
-                *_figures(leg),
-            )
+            table.add_row(label if first else "", _styled(job["state"]) if first else "",
+                          provider, target, state, calls, *_figures(legs))
     console.print(table)
     for job in jobs:
         notes = explain(job)
@@ -87,4 +119,4 @@ def render_report(jobs: list[dict[str, Any]], console: Console) -> None:
             console.print(f"[bold]{job['idempotency_key'] or job['id']}[/bold] "
                           f"({_styled(job['state'])}):")
             for note in notes:
-                console.print(f"  - {note}")
+                console.print(f"  - {note}", highlight=False)

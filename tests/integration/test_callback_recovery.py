@@ -79,7 +79,7 @@ def test_recovery_asks_again_then_reads_the_query(engine: Engine) -> None:
 
 def test_recovery_gives_up_with_callback_timeout(engine: Engine) -> None:
     """When the query shows only part of the results, the leg ends failed/callback_timeout."""
-    ctx, clock, calls, job_id, leg_id = start(engine, rows=2)
+    ctx, clock, _calls, job_id, leg_id = start(engine, rows=2)
     for expected in ("resend_requested", "query_incomplete", "failed"):
         clock.now += timedelta(seconds=901)
         assert recover_leg(ctx, leg_id) == expected

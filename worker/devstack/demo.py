@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.progress import Progress
@@ -15,10 +17,12 @@ from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
 
 Scenario = tuple[str, dict[str, Any]]
+PAYWALL_ZONE = "Europe/Istanbul"
 
 
-def seed_scenarios(sandbox: SandboxControl) -> list[Scenario]:
-    """Sandbox fixtures and the producer messages that exercise every outcome."""
+def seed_scenarios(sandbox: SandboxControl, receiver_url: str) -> list[Scenario]:
+    """Sandbox fixtures and the producer messages that exercise every provider and outcome."""
+    sandbox.settings(paywall={"callback_url": f"{receiver_url}/callbacks/paywall"})
     draft = sandbox.seed_batch(count=185, amount_each="100.00", name="payroll-november")["id"]
     closed = sandbox.seed_batch(count=3, amount_each="250.00", statusCode="CLOSED")["id"]
     done = sandbox.seed_batch(count=4, amount_each="75.00", statusCode="CANCELLED")["id"]
@@ -26,20 +30,59 @@ def seed_scenarios(sandbox: SandboxControl) -> list[Scenario]:
     short = sandbox.seed_batch(count=10, amount_each="50.00")["id"]
     sandbox.add_fault(provider="sixdot50", operation="cancel_batch", target=flaky,
                       action="status", status=503, times=2)
+    tag = uuid.uuid4().hex[:6]
+    today = datetime.now(ZoneInfo(PAYWALL_ZONE)).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    bulk = f"concert-{tag}"
+    sandbox.seed_bulk(code=bulk, count=2500, amount_each="40.00", order="reverse",
+                      duplicate_pages=[2])
+    partial = f"festival-{tag}"
+    sandbox.seed_bulk(code=partial, count=30, amount_each="25.00", fail_count=2)
+    lost = f"matinee-{tag}"
+    sandbox.seed_bulk(code=lost, count=1500, amount_each="15.00", drop_pages=[1])
+    late = f"late-{tag}"
+    sandbox.seed_bulk(code=late, date=yesterday, count=5, amount_each="60.00")
+    late_reject = f"late-reject-{tag}"
+    sandbox.seed_bulk(code=late_reject, date=yesterday, count=5, amount_each="60.00")
+    merchant = "T123456789"
+    sandbox.seed_payments(merchant=merchant, count=50, prefix=f"ticket-{tag}-", amount=12550)
+    sandbox.seed_payment(merchant=merchant, reference=f"captured-{tag}", state="Captured")
+    for side in ("a", "b"):
+        sandbox.seed_payment(merchant=merchant, reference=f"mirror-{tag}-{side}", amount=9900)
 
-    def job(key: str, batch: str, **extra: Any) -> Scenario:
-        request = {"idempotency_key": f"demo-{key}-{uuid.uuid4().hex[:6]}",
-                   "reason": "demo", "legs": [{"provider": "sixdot50", "batch_id": batch}],
+    def job(key: str, legs: list[dict[str, Any]], **extra: Any) -> Scenario:
+        request = {"idempotency_key": f"demo-{key}-{tag}", "reason": "demo", "legs": legs,
                    **extra}
         return key, request
 
+    def sixdot50(batch: str) -> list[dict[str, Any]]:
+        return [{"provider": "sixdot50", "batch_id": batch}]
+
+    def paywall(code: str, day: str = today.isoformat()) -> list[dict[str, Any]]:
+        return [{"provider": "paywall", "scope": "bulk", "merchant_unique_code": code,
+                 "payment_date": day}]
+
+    def bambora(*references: str) -> list[dict[str, Any]]:
+        return [{"provider": "bambora", "merchant": merchant, "payment_reference": ref}
+                for ref in references]
+
     return [
-        job("draft-batch", draft, expect={"count": 185, "amount": "18500.00"}),
-        job("closed-batch", closed),
-        job("already-cancelled", done),
-        job("provider-503-twice", flaky),
-        job("expect-mismatch", short, expect={"count": 12, "amount": "600.00"}),
-        ("malformed-message", {"idempotency_key": f"demo-bad-{uuid.uuid4().hex[:6]}",
+        job("sixdot50-draft-batch", sixdot50(draft), expect={"count": 185, "amount": "18500.00"}),
+        job("sixdot50-closed-batch", sixdot50(closed)),
+        job("sixdot50-already-cancelled", sixdot50(done)),
+        job("sixdot50-503-twice", sixdot50(flaky)),
+        job("sixdot50-expect-mismatch", sixdot50(short),
+            expect={"count": 12, "amount": "600.00"}),
+        job("paywall-bulk-2500-pages-reordered", paywall(bulk),
+            expect={"count": 2500, "amount": "100000.00", "currency": "TRY"}),
+        job("paywall-bulk-2-payments-failed", paywall(partial)),
+        job("paywall-page-lost-recovered", paywall(lost)),
+        job("paywall-day-over-refund", paywall(late, yesterday), on_cutoff="refund"),
+        job("paywall-day-over-reject", paywall(late_reject, yesterday)),
+        job("bambora-event-50-tickets", bambora(*(f"ticket-{tag}-{i}" for i in range(1, 51)))),
+        job("bambora-captured", bambora(f"captured-{tag}")),
+        job("bambora-mirror", bambora(f"mirror-{tag}-a", f"mirror-{tag}-b"), mirror=True),
+        ("malformed-message", {"idempotency_key": f"demo-bad-{tag}",
                                "legs": [{"provider": "acme", "id": "x"}]}),
     ]
 
@@ -78,7 +121,9 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
     from worker.services.views import get_job
     from worker.settings import Settings
 
-    stack = Stack.prepare(run_dir, extra_env={"CANCELFLOW_SWEEP_INTERVAL_SECONDS": "5"})
+    # Short waits, so that the lost-page recovery shows within the demo.
+    stack = Stack.prepare(run_dir, extra_env={"CANCELFLOW_SWEEP_INTERVAL_SECONDS": "2",
+                                              "CANCELFLOW_CALLBACK_TIMEOUT_SECONDS": "5"})
     engine: Engine | None = None
     try:
         console.print(f"starting the stack in {run_dir} ...")
@@ -90,7 +135,7 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
         console.print(f"sandbox {stack.sandbox_url}  receiver {stack.receiver_url}  "
                       f"flower {stack.flower_url}")
         sandbox = SandboxControl(stack.sandbox_url)
-        scenarios = seed_scenarios(sandbox)
+        scenarios = seed_scenarios(sandbox, stack.receiver_url)
         settings = Settings(**{  # type: ignore[arg-type]
             k.removeprefix("CANCELFLOW_").lower(): v for k, v in stack.env.items()})
         producer = create_celery(settings)

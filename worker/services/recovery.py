@@ -25,6 +25,11 @@ from worker.services.legs import leg_reconciliation
 
 log = logging.getLogger(__name__)
 
+RECOVERY_NOTES = {
+    0: "callbacks incomplete at the deadline: asked Paywall to send them again",
+    1: "callbacks still incomplete: reading Paywall's query endpoint",
+}
+
 
 def recover_leg(ctx: Context, leg_id: str) -> str | None:
     """Run the leg's next recovery stage if it is due; what was done, or None."""
@@ -40,6 +45,7 @@ def recover_leg(ctx: Context, leg_id: str) -> str | None:
         claimed = ledger.update_leg(
             leg.id, leg.version,
             recovery_stage=stage + 1,
+            detail=RECOVERY_NOTES.get(stage, leg.detail),
             next_attempt_at=now + timedelta(seconds=ctx.callback_timeout_seconds),
             updated_at=now,
         )
