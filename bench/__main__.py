@@ -1,28 +1,45 @@
-"""``python -m bench``: run every benchmark part, print their tables, save JSON results."""
+"""``python -m bench``: run the benchmark parts, print their tables, save JSON results.
+
+Parts: ``sixdot50`` (jobs per second), ``callbacks`` (Paywall callback ingest against a bare
+parser), ``bambora`` (5,000 legs against a bare-httpx ceiling, worker memory). Each is bounded.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from bench import sixdot50_jobs
+from bench import bambora_legs, callback_ingest, sixdot50_jobs
+
+PARTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "sixdot50": lambda: sixdot50_jobs.run(300),
+    "callbacks": lambda: callback_ingest.run(150),
+    "bambora": lambda: bambora_legs.run(),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--jobs", type=int, default=300, help="6DOT50 jobs to run")
+    parser.add_argument("--only", choices=sorted(PARTS), action="append",
+                        help="run only this part (repeatable)")
     args = parser.parse_args()
-    results = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+    results: dict[str, Any] = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count()},
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sixdot50_jobs": sixdot50_jobs.run(args.jobs),
     }
+    for name in args.only or list(PARTS):
+        results[name] = PARTS[name]()
+        print()
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"bench-{int(time.time())}.json"
+    path = out / f"bench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     path.write_text(json.dumps(results, indent=2))
     print(f"results written to {path}")
 

@@ -25,7 +25,7 @@ def run(count: int) -> dict[str, Any]:
     stack = Stack.prepare(Path(tempfile.mkdtemp(prefix="cancelflow-bench-")))
     try:
         stack.start_sandbox()
-        stack.start_worker(concurrency=4)
+        stack.start_worker()
         sandbox = SandboxControl(stack.sandbox_url)
         batches = [sandbox.seed_batch(count=1, amount_each="10.00")["id"] for _ in range(count)]
         settings = Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
@@ -59,7 +59,7 @@ def run(count: int) -> dict[str, Any]:
             "accept_to_reconciled_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))]
                                                  * 1000, 1),
         }
-        print("6DOT50 single-leg jobs, producer message to reconciled (worker prefork x4)")
+        print("6DOT50 single-leg jobs, producer message to reconciled")
         for key, value in result.items():
             print(f"  {key:32} {value}")
         engine.dispose()

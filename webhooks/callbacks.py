@@ -42,12 +42,16 @@ def paywall_callback() -> ResponseReturnValue:
         log.warning("callback refused: bad hash for bulk %s", page.bulk_payment_id)
         abort(401, "Hash does not match any configured key")
     stored = store_page(engine(), page, raw, datetime.now(UTC))
-    _count("stored" if stored else "duplicate")
-    try:
-        current_app.extensions["cancelflow"]["dispatcher"].page_arrived(
-            page.bulk_payment_id, page.merchant_unique_code)
-    except Exception:  # the page is committed; the sweep settles it if this message is lost
-        log.exception("could not enqueue settlement for bulk %s", page.bulk_payment_id)
+    _count("stored" if stored.new else "duplicate")
+    # Only a page that completes its operation can end a leg; enqueueing the others would cost
+    # a broker round trip per page for nothing. (A duplicate of the last page enqueues again, in
+    # case the first message was lost.)
+    if stored.complete:
+        try:
+            current_app.extensions["cancelflow"]["dispatcher"].page_arrived(
+                page.bulk_payment_id, page.merchant_unique_code)
+        except Exception:  # the page is committed; the sweep settles it if this is lost
+            log.exception("could not enqueue settlement for bulk %s", page.bulk_payment_id)
     return jsonify(received=True)
 
 

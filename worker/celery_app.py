@@ -30,6 +30,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Provider calls wait on the network: threads overlap them in one process, which keeps
+        # one token cache and one connection pool per provider, and memory low (README).
+        "worker_pool": "threads",
+        "worker_concurrency": 8,
         "task_serializer": "json",
         "accept_content": ["json"],
         "result_serializer": "json",
@@ -77,5 +81,13 @@ def _migrate(**_kwargs: Any) -> None:
         engine.dispose()
 
 
+def _quiet_http_logs(**_kwargs: Any) -> None:
+    # httpx logs every request at INFO: thousands of lines a job, and CPU the legs need. Each
+    # call is already an attempt row in the ledger.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+signals.after_setup_logger.connect(_quiet_http_logs, weak=False)
 signals.worker_init.connect(_migrate, weak=False)
 signals.beat_init.connect(_migrate, weak=False)

@@ -26,7 +26,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
     try:
         stack.start_sandbox()
         stack.start_receiver()
-        stack.start_worker(concurrency=2)
+        stack.start_worker(concurrency=2, pool="prefork")  # the other pool, exercised too
         stack.start_beat()
         yield stack
     finally:

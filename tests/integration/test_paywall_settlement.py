@@ -84,7 +84,7 @@ def deliver(ctx: Context, raw: bytes) -> bool:
     page = parse_callback(raw)
     stored = store_page(ctx.engine, page, raw, NOW)
     settle_for_page(ctx, page.bulk_payment_id, page.merchant_unique_code)
-    return stored
+    return stored.new
 
 
 def test_pages_out_of_order_with_a_duplicate_reconcile(engine: Engine) -> None:

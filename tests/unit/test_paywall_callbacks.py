@@ -50,6 +50,14 @@ def test_any_configured_key_may_match() -> None:
     assert not hash_matches(parsed, [b"old-key", b"other"])
 
 
+def test_trailing_zeros_are_still_two_places() -> None:
+    """10.250 is 10.25: accepted, like any amount whose value has at most two places."""
+    body = page(Payments=[{"MerchantUniqueCode": "p", "PaymentId": 1, "Amount": "x",
+                           "Status": 4, "Scope": "cancel"}])
+    raw = json.dumps(body).encode().replace(b'"x"', b"10.250")
+    assert parse_callback(raw).totals()["cancel"]["amount"] == "10.250"
+
+
 def test_a_page_parses_with_exact_amounts_and_totals() -> None:
     """Amounts are Decimal; totals split successes and failures per scope."""
     parsed = parse_callback(json.dumps(page()).encode())
@@ -65,6 +73,8 @@ def test_a_page_parses_with_exact_amounts_and_totals() -> None:
     {"Payments": [{"MerchantUniqueCode": "p", "PaymentId": 1, "Amount": "1e999", "Status": 4}]},
     {"Payments": [{"MerchantUniqueCode": "p", "PaymentId": 1, "Amount": 1.001, "Status": 4}]},
     {"IsCompressed": True},
+    {"Payments": [{"MerchantUniqueCode": f"p{i}", "PaymentId": i, "Amount": 0.005, "Status": 4}
+                  for i in range(2)]},
 ])
 def test_malformed_pages_are_refused(change: dict[str, Any]) -> None:
     """Missing or ill-typed fields, impossible pages and garbage amounts are malformed."""

@@ -129,7 +129,7 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
         console.print(f"starting the stack in {run_dir} ...")
         stack.start_sandbox()
         stack.start_receiver()
-        stack.start_worker(concurrency=4)
+        stack.start_worker()
         stack.start_beat()
         stack.start_flower()
         console.print(f"sandbox {stack.sandbox_url}  receiver {stack.receiver_url}  "

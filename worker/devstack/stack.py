@@ -137,13 +137,16 @@ class Stack:
         wait_until(lambda: self._http_ok("sandbox", f"{self.sandbox_url}/_sandbox/calls"),
                    timeout=30, what="the sandbox")
 
-    def start_worker(self, name: str = "worker", *, concurrency: int = 4,
-                     pool: str = "prefork") -> None:
-        self._spawn(
-            name,
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
-             "-n", f"{name}@%h", "--concurrency", str(concurrency), "--pool", pool],
-        )
+    def start_worker(self, name: str = "worker", *, concurrency: int | None = None,
+                     pool: str | None = None) -> None:
+        """A worker with the app's own pool settings unless told otherwise."""
+        argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+                "-n", f"{name}@%h"]
+        if concurrency is not None:
+            argv += ["--concurrency", str(concurrency)]
+        if pool is not None:
+            argv += ["--pool", pool]
+        self._spawn(name, argv)
         wait_until(lambda: self._worker_ready(name), timeout=60, what=f"worker {name}")
 
     def _worker_ready(self, name: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# An execution option: this connection only reads.
+READ_ONLY = "cancelflow_read_only"
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -47,9 +53,24 @@ def create_ledger_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Any) -> None:
+    def _begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            # WAL readers see a snapshot and never wait for the writer.
+            conn.exec_driver_sql("BEGIN")
+            return
         # A deferred transaction that reads then writes can fail with SQLITE_BUSY without
         # waiting; taking the write lock up front makes concurrent writers queue instead.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    _writer_locks[engine] = threading.Lock()
     return engine
+
+
+def writer_lock(engine: Engine) -> threading.Lock | None:
+    """The lock a process's threads take before writing to a SQLite ledger.
+
+    SQLite has one writer at a time. Threads that met in SQLite's busy handler would sleep and
+    poll (in steps up to 100 ms); queueing on a lock in the process wakes the next one at once.
+    Other processes still wait in the busy handler.
+    """
+    return _writer_locks.get(engine)

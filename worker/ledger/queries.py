@@ -8,12 +8,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
-from worker.ledger.tables import attempts, callback_pages, evidence, jobs, legs
+from worker.ledger.tables import attempts, callback_pages, jobs, legs
+
+ATTEMPT_FIELDS = ("operation", "started_at", "finished_at", "http_status", "outcome",
+                  "provider_code", "request_id", "latency_ms")
 
 
 def _job(row: Row[Any]) -> JobRecord:
@@ -142,6 +145,15 @@ class Ledger:
         query = select(legs).where(legs.c.job_id == job_id).order_by(legs.c.position)
         return [_leg(row) for row in self.conn.execute(query)]
 
+    def leg_evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
+        """(id, state, reconciliation) of each leg: what a job's reconciliation reads."""
+        query = (
+            select(legs.c.id, legs.c.state, legs.c.reconciliation)
+            .where(legs.c.job_id == job_id)
+            .order_by(legs.c.position)
+        )
+        return [(row[0], LegState(row[1]), row[2]) for row in self.conn.execute(query)]
+
     def legs_of_jobs(self, job_ids: Iterable[str]) -> dict[str, list[LegRecord]]:
         ids = list(job_ids)
         result: dict[str, list[LegRecord]] = {job_id: [] for job_id in ids}
@@ -176,6 +188,100 @@ class Ledger:
             .values(version=legs.c.version + 1, **values)
         )
         return result.rowcount == 1
+
+    def claim_many(self, rows: Sequence[dict[str, Any]], token: str, until: datetime,
+                   now: datetime) -> set[str]:
+        """Compare-and-set a batch of legs to in flight under one lease token; the ids won.
+
+        Each row is ``{"b_id", "b_version", "b_resolve"}``. The claim also counts the attempt
+        about to be made (its row is written by :meth:`start_attempts`).
+        """
+        if not rows:
+            return set()
+        statement = (
+            update(legs)
+            .where(legs.c.id == bindparam("b_id"), legs.c.version == bindparam("b_version"))
+            .values(
+                state=LegState.IN_FLIGHT.value,
+                lease_token=token,
+                lease_expires_at=until,
+                needs_resolve=bindparam("b_resolve"),
+                attempts=legs.c.attempts + 1,
+                version=legs.c.version + 1,
+                updated_at=now,
+            )
+        )
+        self.conn.execute(statement, list(rows))
+        won = select(legs.c.id).where(
+            legs.c.id.in_([row["b_id"] for row in rows]), legs.c.lease_token == token
+        )
+        return set(self.conn.execute(won).scalars())
+
+    def start_attempts(self, leg_ids: Sequence[str], operation: str,
+                       now: datetime) -> dict[str, int]:
+        """Attempt rows for calls about to be made (counted by the claim); id by leg."""
+        if not leg_ids:
+            return {}
+        statement = insert(attempts).returning(attempts.c.leg_id, attempts.c.id,
+                                               sort_by_parameter_order=True)
+        result = self.conn.execute(
+            statement, [{"leg_id": leg_id, "operation": operation, "started_at": now}
+                        for leg_id in leg_ids])
+        return {leg_id: attempt_id for leg_id, attempt_id in result}
+
+    def finish_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Compare-and-set a batch of legs out of flight; the ids whose change applied.
+
+        Every row carries every column below (``b_``-prefixed), plus ``b_id`` and
+        ``b_version`` (the version the claim left); the lease is cleared.
+        """
+        if not rows:
+            return set()
+        columns = [name.removeprefix("b_") for name in rows[0] if name not in
+                   ("b_id", "b_version")]
+        statement = (
+            update(legs)
+            .where(legs.c.id == bindparam("b_id"), legs.c.version == bindparam("b_version"))
+            .values(
+                lease_token=None,
+                lease_expires_at=None,
+                version=legs.c.version + 1,
+                **{column: bindparam(f"b_{column}") for column in columns},
+            )
+        )
+        self.conn.execute(statement, list(rows))
+        applied = select(legs.c.id, legs.c.version).where(
+            legs.c.id.in_([row["b_id"] for row in rows]), legs.c.lease_token.is_(None)
+        )
+        versions = {row["b_id"]: row["b_version"] + 1 for row in rows}
+        return {leg_id for leg_id, version in self.conn.execute(applied)
+                if versions.get(leg_id) == version}
+
+    def record_attempts(self, finished: Sequence[dict[str, Any]],
+                        added: Sequence[dict[str, Any]], dropped: Sequence[dict[str, Any]]) -> None:
+        """Fill attempt rows written before their calls, add the further calls, drop the rows
+        of calls never made, keeping each leg's count of attempts right."""
+        if finished:
+            statement = update(attempts).where(attempts.c.id == bindparam("b_attempt")).values(
+                **{name: bindparam(f"b_{name}") for name in ATTEMPT_FIELDS})
+            self.conn.execute(statement, [
+                {"b_attempt": row["attempt_id"], **{f"b_{n}": row[n] for n in ATTEMPT_FIELDS}}
+                for row in finished])
+        if added:
+            self.conn.execute(insert(attempts), list(added))
+        counts: dict[str, int] = {}
+        for row in added:
+            counts[row["leg_id"]] = counts.get(row["leg_id"], 0) + 1
+        for row in dropped:
+            counts[row["leg_id"]] = counts.get(row["leg_id"], 0) - 1
+            self.conn.execute(attempts.delete().where(attempts.c.id == row["attempt_id"]))
+        changed = [{"b_id": leg_id, "b_n": n} for leg_id, n in counts.items() if n]
+        if changed:
+            self.conn.execute(
+                update(legs).where(legs.c.id == bindparam("b_id"))
+                .values(attempts=legs.c.attempts + bindparam("b_n")),
+                changed,
+            )
 
     def renew_lease(self, leg_id: str, lease_token: str, until: datetime) -> None:
         self.conn.execute(
@@ -260,13 +366,20 @@ class Ledger:
             callback_pages.c.bulk_payment_id,
             callback_pages.c.page_number,
             callback_pages.c.total_pages,
-            callback_pages.c.payments["totals"],
+            callback_pages.c.totals,
         ).order_by(callback_pages.c.id)
         if bulk_payment_id is not None:
             query = query.where(callback_pages.c.bulk_payment_id == bulk_payment_id)
         else:
             query = query.where(callback_pages.c.merchant_unique_code == code)
         return list(self.conn.execute(query))
+
+    def pages_stored(self, bulk_payment_id: str, code: str) -> int:
+        query = select(func.count()).select_from(callback_pages).where(
+            callback_pages.c.bulk_payment_id == bulk_payment_id,
+            callback_pages.c.merchant_unique_code == code,
+        )
+        return int(self.conn.execute(query).scalar_one())
 
     def count_pages(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(callback_pages)).scalar_one())
@@ -318,35 +431,3 @@ class Ledger:
             )
             for m in (row._mapping for row in self.conn.execute(query))
         ]
-
-    # evidence
-
-    def put_evidence(
-        self, leg_id: str, source: str, key: str, payload: dict[str, Any], received_at: datetime
-    ) -> bool:
-        """Store evidence once per (leg, source, key); False when it was already there."""
-        nested = self.conn.begin_nested()
-        try:
-            self.conn.execute(
-                insert(evidence).values(
-                    leg_id=leg_id, source=source, key=key, payload=payload, received_at=received_at
-                )
-            )
-        except IntegrityError:
-            nested.rollback()
-            return False
-        nested.commit()
-        return True
-
-    def replace_evidence(
-        self, leg_id: str, source: str, key: str, payload: dict[str, Any], received_at: datetime
-    ) -> None:
-        """Keep only the latest reading under this key (a summary that can still move)."""
-        if not self.put_evidence(leg_id, source, key, payload, received_at):
-            self.conn.execute(
-                update(evidence)
-                .where(
-                    evidence.c.leg_id == leg_id, evidence.c.source == source, evidence.c.key == key
-                )
-                .values(payload=payload, received_at=received_at)
-            )

@@ -1,8 +1,8 @@
 """The ledger's tables. Timestamps are stored timezone-aware, in UTC.
 
 Idempotency lives here: a job's id is derived from its idempotency key and is the primary key;
-legs are unique per (job, position); evidence is unique per (leg, source, key), so a duplicate
-callback page or a repeated summary read changes nothing.
+legs are unique per (job, position); callback pages are unique per (operation, code, page), so a
+duplicate page changes nothing. A leg's latest evidence lives in its ``reconciliation`` column.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -119,20 +120,9 @@ attempts = Table(
     Column("latency_ms", Float, nullable=True),
 )
 
-evidence = Table(
-    "evidence",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("leg_id", String(UUID_LEN), ForeignKey("legs.id"), nullable=False),
-    Column("source", String(32), nullable=False),
-    Column("key", String(200), nullable=False),
-    Column("payload", JSON, nullable=False),
-    Column("received_at", UTCDateTime(), nullable=False),
-    UniqueConstraint("leg_id", "source", "key", name="uq_evidence_leg_source_key"),
-)
-
-# One row per Paywall callback page: the raw body as received and its parsed payments, stored
-# together; a page delivered twice is the same row.
+# One row per Paywall callback page: the raw body as received and its parsed payments (as JSON
+# rows), both zlib-compressed, which costs less than writing them out (pages are ~140 KiB), and
+# the page's totals per scope; stored together. A page delivered twice is the same row.
 callback_pages = Table(
     "callback_pages",
     metadata,
@@ -141,8 +131,9 @@ callback_pages = Table(
     Column("merchant_unique_code", String(200), nullable=False),
     Column("page_number", Integer, nullable=False),
     Column("total_pages", Integer, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("payments", JSON, nullable=False),
+    Column("body_zlib", LargeBinary, nullable=False),
+    Column("payments_zlib", LargeBinary, nullable=False),
+    Column("totals", JSON, nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
     UniqueConstraint(
         "bulk_payment_id", "merchant_unique_code", "page_number", name="uq_callback_page"

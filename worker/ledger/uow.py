@@ -6,19 +6,35 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
+from worker.ledger.engine import READ_ONLY, writer_lock
 from worker.ledger.queries import Ledger
 
 
 class UnitOfWork:
-    """``with uow: ...; uow.commit()``: nothing is written unless ``commit`` is called."""
+    """``with uow: ...; uow.commit()``: nothing is written unless ``commit`` is called.
 
-    def __init__(self, engine: Engine) -> None:
+    ``read_only`` units never write: on SQLite they take no write lock and never wait.
+    """
+
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._conn: Connection | None = None
+        self._lock = None if read_only else writer_lock(engine)
 
     def __enter__(self) -> Ledger:
-        self._conn = self._engine.connect()
-        self._conn.begin()
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            conn = self._engine.connect()
+            if self._read_only:
+                conn = conn.execution_options(**{READ_ONLY: True})
+            self._conn = conn
+            conn.begin()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
         return Ledger(self._conn)
 
     def __exit__(
@@ -34,3 +50,5 @@ class UnitOfWork:
         finally:
             self._conn.close()
             self._conn = None
+            if self._lock is not None:
+                self._lock.release()

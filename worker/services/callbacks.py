@@ -8,7 +8,9 @@ distinct pages, so duplicates and order change nothing.
 
 from __future__ import annotations
 
+import json
 import logging
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,11 +36,14 @@ WAITING = {LegState.AWAITING_CALLBACKS: ("cancel", LegState.CANCELLED),
            LegState.REFUND_REQUESTED: ("refund", LegState.REFUNDED)}
 
 
-def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) -> bool:
-    """Commit the page (raw body and parsed payments) before it is acknowledged.
+@dataclass(frozen=True, slots=True)
+class Stored:
+    new: bool  # False for a page stored before: the first copy wins
+    complete: bool  # every page of its operation is now in: worth settling
 
-    Returns False for a page stored before: the first copy wins, a later one changes nothing.
-    """
+
+def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) -> Stored:
+    """Commit the page (raw body and parsed payments) before it is acknowledged."""
     with UnitOfWork(engine) as ledger:
         stored = ledger.insert_page(
             {
@@ -46,16 +51,15 @@ def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) ->
                 "merchant_unique_code": page.merchant_unique_code,
                 "page_number": page.page_number,
                 "total_pages": page.total_pages,
-                "body": raw.decode("utf-8", errors="replace"),
-                "payments": {
-                    "totals": page.totals(),
-                    "rows": [p.to_json() for p in page.payments],
-                },
+                "body_zlib": zlib.compress(raw, 1),
+                "payments_zlib": zlib.compress(json.dumps(page.rows).encode(), 1),
+                "totals": page.totals(),
                 "received_at": now,
             }
         )
+        have = ledger.pages_stored(page.bulk_payment_id, page.merchant_unique_code)
         ledger.commit()
-    return stored
+    return Stored(stored, have >= page.total_pages)
 
 
 @dataclass
@@ -140,7 +144,6 @@ def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
             updated_at=now,
         ):
             return None
-        ledger.replace_evidence(leg.id, evidence.source.value, "latest", evidence.to_json(), now)
         refresh_job(ledger, leg.job_id, now)
         ledger.commit()
     log.info("leg %s: %s from %s callback page(s)", leg_id, final_state.value, bulk_id)
@@ -149,6 +152,6 @@ def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
 
 def settle_for_page(ctx: Context, bulk_payment_id: str, code: str) -> int:
     """Settle every waiting leg a new page may complete; how many ended."""
-    with ctx.uow() as ledger:
+    with ctx.uow(read_only=True) as ledger:
         candidates = ledger.waiting_legs_for(bulk_payment_id, code)
     return sum(1 for leg in candidates if settle_leg(ctx, leg.id) is not None)

@@ -40,5 +40,5 @@ class Context:
     throttle: Throttle = field(default_factory=MemoryThrottle)
     pools: ProviderPools = field(default_factory=ProviderPools)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+    def uow(self, *, read_only: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, read_only=read_only)

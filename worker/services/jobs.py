@@ -16,9 +16,9 @@ from worker.domain.reconciliation import (
     ReconciliationState,
     reconcile,
 )
-from worker.domain.states import JobState
+from worker.domain.states import JobState, LegState
 from worker.ledger.queries import Ledger
-from worker.ledger.records import JobRecord, LegRecord
+from worker.ledger.records import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +30,17 @@ def _expectation(job: JobRecord) -> Expectation | None:
     return Expectation(int(expect["count"]), Decimal(expect["amount"]), expect.get("currency"))
 
 
-def _leg_view(leg: LegRecord) -> LegView:
+def _leg_view(leg_id: str, state: LegState, reconciliation: dict[str, Any] | None) -> LegView:
     evidence = None
-    if leg.reconciliation and leg.reconciliation.get("evidence"):
-        evidence = LegEvidence.from_json(leg.reconciliation["evidence"])
-    return LegView(leg.id, leg.state, evidence)
+    if reconciliation and reconciliation.get("evidence"):
+        evidence = LegEvidence.from_json(reconciliation["evidence"])
+    return LegView(leg_id, state, evidence)
 
 
-def reconcile_job(job: JobRecord, legs: list[LegRecord]) -> JobReconciliation:
+def reconcile_job(job: JobRecord, legs: list[LegView]) -> JobReconciliation:
     """The job's reconciliation, a pure function of its legs' latest evidence."""
-    return reconcile(
-        [_leg_view(leg) for leg in legs],
-        expect=_expectation(job),
-        mirror=bool((job.request or {}).get("mirror")),
-    )
+    return reconcile(legs, expect=_expectation(job),
+                     mirror=bool((job.request or {}).get("mirror")))
 
 
 def refresh_job(ledger: Ledger, job_id: str, now: datetime) -> JobState | None:
@@ -53,7 +50,8 @@ def refresh_job(ledger: Ledger, job_id: str, now: datetime) -> JobState | None:
         return None
     counts = ledger.leg_state_counts(job_id)
     if all(state.is_final for state in counts):
-        recon = reconcile_job(job, ledger.legs_of(job_id))
+        views = [_leg_view(*row) for row in ledger.leg_evidence(job_id)]
+        recon = reconcile_job(job, views)
     else:
         recon = JobReconciliation(ReconciliationState.PENDING)
     state = derive_job_state(counts.keys(), recon.state)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from worker.domain.outcomes import (
@@ -102,36 +103,31 @@ class RoundResult:
 
 
 def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
-    """Take the legs that are ours to take now, in one transaction."""
+    """Take the legs that are ours to take now, in one transaction of a few statements."""
     now = ctx.clock()
-    claims: list[Claim] = []
+    token = str(uuid.uuid4())
     with ctx.uow() as ledger:
-        legs = ledger.get_legs(leg_ids)
-        options: dict[str, str] = {}
-        for leg in legs:
+        wanted: dict[str, tuple[LegRecord, bool]] = {}
+        for leg in ledger.get_legs(leg_ids):
             resolve_first = _claimable(leg, now)
-            if resolve_first is None:
-                continue
-            token = str(uuid.uuid4())
-            if not ledger.update_leg(
-                leg.id,
-                leg.version,
-                state=LegState.IN_FLIGHT.value,
-                lease_token=token,
-                lease_expires_at=now + timedelta(seconds=ctx.lease_seconds),
-                needs_resolve=resolve_first,
-                updated_at=now,
-            ):
-                continue
-            if leg.job_id not in options:
-                options[leg.job_id] = _job_options(ledger, leg.job_id, now)
-            # Written before the call: a worker killed mid-call still leaves its trace.
-            intent = ledger.start_attempt(leg.id, INTENT, now)
-            claims.append(
-                Claim(leg, leg.version + 1, token, resolve_first, options[leg.job_id], intent)
-            )
+            if resolve_first is not None:
+                wanted[leg.id] = (leg, resolve_first)
+        won = ledger.claim_many(
+            [{"b_id": leg.id, "b_version": leg.version, "b_resolve": resolve}
+             for leg, resolve in wanted.values()],
+            token, now + timedelta(seconds=ctx.lease_seconds), now,
+        )
+        if not won:
+            return []
+        # Written before the calls: a worker killed mid-call still leaves its trace.
+        intents = ledger.start_attempts(sorted(won), INTENT, now)
+        options = {job_id: _job_options(ledger, job_id, now)
+                   for job_id in {wanted[leg_id][0].job_id for leg_id in won}}
         ledger.commit()
-    return claims
+    return [
+        Claim(leg, leg.version + 1, token, resolve, options[leg.job_id], intents[leg.id])
+        for leg_id, (leg, resolve) in wanted.items() if leg_id in won
+    ]
 
 
 def _claimable(leg: LegRecord, now: datetime) -> bool | None:
@@ -307,66 +303,81 @@ def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
     }
 
 
+# What a round may change on a leg; every other column stays as the claim found it.
+ROUND_COLUMNS = ("state", "reason", "detail", "already_cancelled", "provider_reference",
+                 "reconciliation", "retries", "needs_resolve", "next_attempt_at", "at_risk",
+                 "expected_count", "updated_at")
+
+
 def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:
     """Apply every round's result (if the leg is still ours) and its calls, in one transaction."""
     now = ctx.clock()
-    steps: list[LegStep] = []
-    jobs: set[str] = set()
+    rows = []
+    for result in results:
+        assert can_transition(LegState.IN_FLIGHT, result.state), result.state
+        leg = result.claim.leg
+        values = {"needs_resolve": False, "next_attempt_at": None, **result.values,
+                  "state": result.state.value, "updated_at": now}
+        row: dict[str, Any] = {"b_id": leg.id, "b_version": result.claim.version}
+        for column in ROUND_COLUMNS:
+            current = getattr(leg, column)
+            row[f"b_{column}"] = values.get(
+                column, current.value if isinstance(current, Enum) else current)
+        rows.append(row)
     with ctx.uow() as ledger:
-        for result in results:
-            claim = result.claim
-            assert can_transition(LegState.IN_FLIGHT, result.state), result.state
-            values = {"needs_resolve": False, "next_attempt_at": None, **result.values}
-            applied = ledger.update_leg(
-                claim.leg.id, claim.version, state=result.state.value, lease_token=None,
-                lease_expires_at=None, updated_at=now, **values,
-            )
-            _record_calls(ledger, claim, result.calls)
-            if not applied:
-                # Our lease expired and another worker took the leg over; it reads the target's
-                # state before acting, so dropping our result loses nothing.
-                log.warning("leg %s: lost its lease before recording %s", claim.leg.id,
-                            result.state.value)
-                steps.append(LegStep(None))
-                continue
-            if result.evidence is not None:
-                ledger.replace_evidence(claim.leg.id, result.evidence.source.value, "latest",
-                                        result.evidence.to_json(), now)
-            jobs.add(claim.leg.job_id)
-            steps.append(LegStep(result.state, result.retry_in))
-        for job_id in jobs:
+        applied = ledger.finish_many(rows)
+        ledger.record_attempts(*_attempt_rows(results))
+        for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
             refresh_job(ledger, job_id, now)
         ledger.commit()
-    for result, step in zip(results, steps, strict=True):
-        if step.state is not None:
-            log.info("leg %s: %s", result.claim.leg.id, step.state.value)
+    steps = []
+    for result in results:
+        if result.claim.leg.id in applied:
+            steps.append(LegStep(result.state, result.retry_in))
+        else:
+            # Our lease expired and another worker took the leg over; it reads the target's
+            # state before acting, so dropping our result loses nothing.
+            log.warning("leg %s: lost its lease before recording %s", result.claim.leg.id,
+                        result.state.value)
+            steps.append(LegStep(None))
+    if log.isEnabledFor(logging.DEBUG):
+        for result, step in zip(results, steps, strict=True):
+            log.debug("leg %s: %s", result.claim.leg.id, step.state)
     return steps
 
 
-def _record_calls(ledger: Ledger, claim: Claim, calls: CallLog) -> None:
-    """The round's calls as attempt rows: the first fills the row written before it."""
-    for index, (operation, started, record, finished) in enumerate(calls.calls):
-        values = {
-            "operation": operation,
-            "started_at": started,
-            "finished_at": finished,
-            "http_status": record.http_status if record else None,
-            "outcome": record.outcome if record else None,
-            "provider_code": record.provider_code if record else None,
-            "request_id": record.request_id if record else None,
-            "latency_ms": round(record.latency_ms, 3) if record else None,
-        }
-        if index == 0 and claim.intent_id is not None:
-            ledger.finish_attempt(claim.intent_id, **values)
-        else:
-            ledger.add_attempt(claim.leg.id, **values)
-    if not calls.calls and claim.intent_id is not None:
-        ledger.drop_attempt(claim.intent_id, claim.leg.id)
+def _attempt_rows(
+    results: Sequence[RoundResult],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rounds' calls as attempt rows: the first fills the row written before it."""
+    finished: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    for result in results:
+        claim = result.claim
+        for index, (operation, started, record, done) in enumerate(result.calls.calls):
+            row = {
+                "operation": operation,
+                "started_at": started,
+                "finished_at": done,
+                "http_status": record.http_status if record else None,
+                "outcome": record.outcome if record else None,
+                "provider_code": record.provider_code if record else None,
+                "request_id": record.request_id if record else None,
+                "latency_ms": round(record.latency_ms, 3) if record else None,
+            }
+            if index == 0 and claim.intent_id is not None:
+                finished.append({"attempt_id": claim.intent_id, **row})
+            else:
+                added.append({"leg_id": claim.leg.id, **row})
+        if not result.calls.calls and claim.intent_id is not None:
+            dropped.append({"attempt_id": claim.intent_id, "leg_id": claim.leg.id})
+    return finished, added, dropped
 
 
 def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     """Read a cancelled leg's figures again (a summary read that failed, or one that can move)."""
-    with ctx.uow() as ledger:
+    with ctx.uow(read_only=True) as ledger:
         leg = ledger.get_leg(leg_id)
     if leg is None or leg.state is not LegState.CANCELLED:
         return False
@@ -391,7 +402,6 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
         ):
             ledger.commit()
             return False
-        ledger.replace_evidence(leg_id, evidence.source.value, "latest", evidence.to_json(), now)
         refresh_job(ledger, leg.job_id, now)
         ledger.commit()
     return True

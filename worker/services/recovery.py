@@ -106,7 +106,6 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
             updated_at=now,
         ):
             return "settled"
-        ledger.replace_evidence(leg_id, evidence.source.value, "latest", evidence.to_json(), now)
         refresh_job(ledger, current.job_id, now)
         ledger.commit()
     return "recovered_from_query"

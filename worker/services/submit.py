@@ -25,14 +25,13 @@ from worker.domain.request import (
     usable_idempotency_key,
 )
 from worker.domain.states import JobState, LegState, Provider
-from worker.ledger.records import LegRecord
 from worker.services.context import Context
 
 log = logging.getLogger(__name__)
 
 # Legs per task: one task's claim and record are one transaction each, whatever the batch size,
 # and its calls run concurrently. Small enough that a batch's slowest call stalls little.
-BATCH_SIZE = 25
+BATCH_SIZE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +131,13 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     with ctx.uow() as ledger:
         created = ledger.insert_job(job_row, leg_rows)
         job = ledger.get_job(job_id)
-        # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
-        # only legs nobody has started; claiming a leg is a compare-and-set, so no leg runs twice.
-        waiting = ledger.legs_in_states(job_id, [LegState.PENDING])
+        if created:
+            waiting = [(str(row["id"]), Provider(str(row["provider"]))) for row in leg_rows]
+        else:
+            # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
+            # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
+            waiting = [(leg.id, leg.provider)
+                       for leg in ledger.legs_in_states(job_id, [LegState.PENDING])]
         ledger.commit()
     assert job is not None
     if not created:
@@ -143,12 +146,12 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     return Submitted(job_id, created, job.state)
 
 
-def _dispatch_in_batches(ctx: Context, legs: list[LegRecord]) -> None:
+def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None:
     """Batches of one provider, no larger than its concurrency, so no call waits for a slot
     (a queued call would eat into the lease the batch was claimed with)."""
     by_provider: dict[Provider, list[str]] = {}
-    for leg in legs:
-        by_provider.setdefault(leg.provider, []).append(leg.id)
+    for leg_id, provider in legs:
+        by_provider.setdefault(provider, []).append(leg_id)
     for provider, ids in by_provider.items():
         size = max(1, min(BATCH_SIZE, ctx.pools.limit(provider)))
         for start in range(0, len(ids), size):

@@ -31,7 +31,7 @@ def sweep(ctx: Context) -> SweepReport:
     now = ctx.clock()
     # A leg's message should start within a lease of its due time; later, presume it lost.
     overdue_before = now - timedelta(seconds=ctx.lease_seconds)
-    with ctx.uow() as ledger:
+    with ctx.uow(read_only=True) as ledger:
         overdue = ledger.legs_due(
             overdue_before, [LegState.PENDING, LegState.RETRYING, LegState.UNKNOWN], SWEEP_BATCH
         )

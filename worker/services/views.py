@@ -51,7 +51,7 @@ def job_json(job: JobRecord, legs: list[LegRecord]) -> dict[str, Any]:
 
 
 def get_job(engine: Engine, job_id: str) -> dict[str, Any] | None:
-    with UnitOfWork(engine) as ledger:
+    with UnitOfWork(engine, read_only=True) as ledger:
         job = ledger.get_job(job_id)
         if job is None:
             return None
@@ -69,7 +69,7 @@ def list_jobs(
 ) -> JobPage:
     """Newest first; ``cursor`` comes from the previous page (ValueError if it is not ours)."""
     after = decode_cursor(cursor) if cursor else None
-    with UnitOfWork(engine) as ledger:
+    with UnitOfWork(engine, read_only=True) as ledger:
         jobs = ledger.list_jobs(state=state, limit=limit + 1, after=after)
         page, more = jobs[:limit], len(jobs) > limit
         legs = ledger.legs_of_jobs(job.id for job in page)

@@ -1,4 +1,4 @@
-"""The first ledger: jobs, legs, attempts and evidence.
+"""The first ledger: jobs, legs and attempts.
 
 Revision ID: 0001
 Revises:
@@ -74,13 +74,3 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Float, nullable=True),
     )
     op.create_index("ix_attempts_leg_id", "attempts", ["leg_id"])
-    op.create_table(
-        "evidence",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("leg_id", sa.String(36), sa.ForeignKey("legs.id"), nullable=False),
-        sa.Column("source", sa.String(32), nullable=False),
-        sa.Column("key", sa.String(200), nullable=False),
-        sa.Column("payload", sa.JSON, nullable=False),
-        sa.Column("received_at", UTCDateTime(), nullable=False),
-        sa.UniqueConstraint("leg_id", "source", "key", name="uq_evidence_leg_source_key"),
-    )

@@ -33,8 +33,9 @@ def upgrade() -> None:
         sa.Column("merchant_unique_code", sa.String(200), nullable=False),
         sa.Column("page_number", sa.Integer, nullable=False),
         sa.Column("total_pages", sa.Integer, nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("payments", sa.JSON, nullable=False),
+        sa.Column("body_zlib", sa.LargeBinary, nullable=False),
+        sa.Column("payments_zlib", sa.LargeBinary, nullable=False),
+        sa.Column("totals", sa.JSON, nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.UniqueConstraint(
             "bulk_payment_id", "merchant_unique_code", "page_number", name="uq_callback_page"
