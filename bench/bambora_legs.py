@@ -92,8 +92,7 @@ def run(count: int = 5000, concurrency: int = 50, latency_ms: int = 50,
         sandbox = SandboxControl(stack.sandbox_url)
         sandbox.settings(latency_ms=latency_ms)
         stack.start_worker(concurrency=THREADS)
-        settings = Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
-                               for k, v in stack.env.items()})
+        settings = stack.settings()
         producer = create_celery(settings)
         engine = create_ledger_engine(settings.database_url)
         ceilings, walls, cpus = [], [], []

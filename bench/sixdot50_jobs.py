@@ -28,8 +28,7 @@ def run(count: int) -> dict[str, Any]:
         stack.start_worker()
         sandbox = SandboxControl(stack.sandbox_url)
         batches = [sandbox.seed_batch(count=1, amount_each="10.00")["id"] for _ in range(count)]
-        settings = Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
-                               for k, v in stack.env.items()})
+        settings = stack.settings()
         producer = create_celery(settings)
         engine = create_ledger_engine(settings.database_url)
         started = time.perf_counter()

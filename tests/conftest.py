@@ -10,9 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from sqlalchemy import Engine
 
+from sandbox import create_app as create_sandbox
+from sandbox import start_in_thread
+from worker.celery_app import create_celery
 from worker.devstack.embedded_redis import EmbeddedRedis
+from worker.devstack.sandbox_control import SandboxControl
+from worker.devstack.stack import Stack
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
 
@@ -83,3 +89,56 @@ def redis_url(redis_server: str) -> str:
     """A database of its own per test module, so that workers of two modules never meet."""
     base = redis_server.rsplit("/", 1)[0]
     return f"{base}/{next(_redis_db) % 16}"
+
+
+# A stack of real processes per test module. A module says what it needs with module-level
+# STACK_ENV (settings) and STACK_PROCESSES ("worker", "beat", "receiver"); the sandbox runs in
+# this process, in a thread, so tests can steer it and read its call log.
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    running = start_in_thread(create_sandbox())
+    yield running.url
+    running.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          redis_url: str, sandbox_url: str) -> Iterator[Stack]:
+    env = getattr(request.module, "STACK_ENV", {})
+    processes = getattr(request.module, "STACK_PROCESSES", ("worker",))
+    stack = Stack.prepare(tmp_path_factory.mktemp("stack"), redis_url=redis_url,
+                          sandbox_url=sandbox_url, extra_env=env)
+    try:
+        if "receiver" in processes:
+            stack.start_receiver()
+        if "worker" in processes:
+            stack.start_worker(concurrency=2)
+        if "beat" in processes:
+            stack.start_beat()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="module")
+def producer(stack: Stack) -> Iterator[Celery]:
+    app = create_celery(stack.settings())
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def ledger(stack: Stack) -> Iterator[Engine]:
+    engine = create_ledger_engine(stack.settings().database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str) -> Iterator[SandboxControl]:
+    control = SandboxControl(sandbox_url)
+    control.clear_faults()
+    yield control
+    control.close()

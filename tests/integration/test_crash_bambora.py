@@ -47,8 +47,7 @@ def test_sigkill_mid_run_cancels_each_payment_exactly_once(
         # Small batches, so the job runs in waves and the kill lands in the middle.
         "CANCELFLOW_CONCURRENCY_BAMBORA": "4",
     })
-    settings = Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
-                           for k, v in stack.env.items()})
+    settings = stack.settings()
     engine = create_ledger_engine(settings.database_url)
     producer = create_celery(settings)
     try:

@@ -3,78 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
-from sandbox import create_app, start_in_thread
 from tests.support import wait_for_job
-from worker.celery_app import create_celery
 from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.ledger import UnitOfWork, create_ledger_engine
+from worker.ledger import UnitOfWork
 from worker.producer import publish
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 MERCHANT = "T123456789"
-FAST = {
+STACK_ENV = {
     "CANCELFLOW_HTTP_TIMEOUT_SECONDS": "1",
     "CANCELFLOW_RETRY_BASE_SECONDS": "0.2",
     "CANCELFLOW_RETRY_MAX_SECONDS": "1",
     "CANCELFLOW_SWEEP_INTERVAL_SECONDS": "1",
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    running = start_in_thread(create_app())
-    yield running.url
-    running.shutdown()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
-          sandbox_url: str) -> Iterator[Stack]:
-    stack = Stack.prepare(tmp_path_factory.mktemp("bambora"), redis_url=redis_url,
-                          sandbox_url=sandbox_url, extra_env=FAST)
-    try:
-        stack.start_worker(concurrency=2)
-        yield stack
-    finally:
-        stack.stop_all()
-
-
-@pytest.fixture(scope="module")
-def settings(stack: Stack) -> Settings:
-    return Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
-                       for k, v in stack.env.items()})
-
-
-@pytest.fixture(scope="module")
-def producer(settings: Settings) -> Iterator[Celery]:
-    app = create_celery(settings)
-    yield app
-    app.close()
-
-
-@pytest.fixture(scope="module")
-def ledger(settings: Settings) -> Iterator[Engine]:
-    engine = create_ledger_engine(settings.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sandbox(sandbox_url: str) -> Iterator[SandboxControl]:
-    control = SandboxControl(sandbox_url)
-    control.clear_faults()
-    yield control
-    control.close()
 
 
 def payment(sandbox: SandboxControl, state: str = "Authorized",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,76 +10,31 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
-from sandbox import create_app, start_in_thread
 from tests.support import midday_zone, today_in, wait_for_job
-from worker.celery_app import create_celery
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
-from worker.ledger import UnitOfWork, create_ledger_engine
+from worker.ledger import UnitOfWork
 from worker.producer import publish
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 ZONE = midday_zone()
+STACK_PROCESSES = ("receiver", "worker", "beat")
+STACK_ENV = {
+    "CANCELFLOW_HTTP_TIMEOUT_SECONDS": "2",
+    "CANCELFLOW_RETRY_BASE_SECONDS": "0.2",
+    "CANCELFLOW_RETRY_MAX_SECONDS": "1",
+    "CANCELFLOW_SWEEP_INTERVAL_SECONDS": "1",
+    "CANCELFLOW_CALLBACK_TIMEOUT_SECONDS": "3",
+    "CANCELFLOW_PAYWALL_TIMEZONE": ZONE,
+}
 
 
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    running = start_in_thread(create_app())
-    yield running.url
-    running.shutdown()
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
-          sandbox_url: str) -> Iterator[Stack]:
-    stack = Stack.prepare(tmp_path_factory.mktemp("paywall"), redis_url=redis_url,
-                          sandbox_url=sandbox_url, extra_env={
-                              "CANCELFLOW_HTTP_TIMEOUT_SECONDS": "2",
-                              "CANCELFLOW_RETRY_BASE_SECONDS": "0.2",
-                              "CANCELFLOW_RETRY_MAX_SECONDS": "1",
-                              "CANCELFLOW_SWEEP_INTERVAL_SECONDS": "1",
-                              "CANCELFLOW_CALLBACK_TIMEOUT_SECONDS": "3",
-                              "CANCELFLOW_PAYWALL_TIMEZONE": ZONE,
-                          })
-    try:
-        stack.start_receiver()
-        stack.start_worker(concurrency=2)
-        stack.start_beat()
-        yield stack
-    finally:
-        stack.stop_all()
-
-
-@pytest.fixture(scope="module")
-def settings(stack: Stack) -> Settings:
-    return Settings(**{k.removeprefix("CANCELFLOW_").lower(): v  # type: ignore[arg-type]
-                       for k, v in stack.env.items()})
-
-
-@pytest.fixture(scope="module")
-def producer(settings: Settings) -> Iterator[Celery]:
-    app = create_celery(settings)
-    yield app
-    app.close()
-
-
-@pytest.fixture(scope="module")
-def ledger(settings: Settings) -> Iterator[Engine]:
-    engine = create_ledger_engine(settings.database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def sandbox(sandbox_url: str, stack: Stack) -> Iterator[SandboxControl]:
-    control = SandboxControl(sandbox_url)
-    control.clear_faults()
-    control.settings(paywall={"timezone": ZONE,
+@pytest.fixture(autouse=True)
+def paywall_delivers_to_the_receiver(sandbox: SandboxControl, stack: Stack) -> None:
+    """The sandbox's Paywall computes "today" in the test's zone and calls our receiver."""
+    sandbox.settings(paywall={"timezone": ZONE,
                               "callback_url": f"{stack.receiver_url}/callbacks/paywall"})
-    yield control
-    control.close()
 
 
 def bulk(sandbox: SandboxControl, *, day: str | None = None, **extra: Any) -> str:

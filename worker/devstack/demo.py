@@ -119,7 +119,6 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
     from worker.ledger import create_ledger_engine
     from worker.producer import publish
     from worker.services.views import get_job
-    from worker.settings import Settings
 
     # Short waits, so that the lost-page recovery shows within the demo.
     stack = Stack.prepare(run_dir, extra_env={"CANCELFLOW_SWEEP_INTERVAL_SECONDS": "2",
@@ -136,8 +135,7 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
                       f"flower {stack.flower_url}")
         sandbox = SandboxControl(stack.sandbox_url)
         scenarios = seed_scenarios(sandbox, stack.receiver_url)
-        settings = Settings(**{  # type: ignore[arg-type]
-            k.removeprefix("CANCELFLOW_").lower(): v for k, v in stack.env.items()})
+        settings = stack.settings()
         producer = create_celery(settings)
         job_ids: list[str] = []
         for name, request in scenarios:

@@ -15,6 +15,7 @@ import httpx
 
 from worker.devstack.embedded_redis import EmbeddedRedis, free_port
 from worker.devstack.waiting import wait_until
+from worker.settings import Settings
 
 SANDBOX_SIXDOT50 = {"key": "sandbox-key", "secret": "sandbox-secret"}
 SANDBOX_PAYWALL_HASH_KEY = "sandbox-hash-key"
@@ -99,6 +100,11 @@ class Stack:
             **(extra_env or {}),
         }
         return stack
+
+    def settings(self) -> Settings:
+        """The stack's settings, as its processes read them from their environment."""
+        return Settings(**{name.removeprefix("CANCELFLOW_").lower(): value  # type: ignore[arg-type]
+                           for name, value in self.env.items()})
 
     @property
     def sandbox_url(self) -> str:

@@ -26,9 +26,9 @@ class Rejected:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class AwaitingCallbacks:
-    """The provider queued the work; per-payment results will come as callbacks.
+@dataclass(frozen=True)
+class _Queued:
+    """The provider queued the operation; per-payment results will come as callbacks.
 
     ``reference`` is None when the operation's id is unknown (the provider said it was already
     done): its callbacks are then matched by the target's code.
@@ -41,13 +41,14 @@ class AwaitingCallbacks:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RefundRequested:
-    reference: str | None
-    expected_count: int | None = None
-    at_risk: bool = False
-    already: bool = False
-    detail: str | None = None
+@dataclass(frozen=True)
+class AwaitingCallbacks(_Queued):
+    """A cancel was queued."""
+
+
+@dataclass(frozen=True)
+class RefundRequested(_Queued):
+    """A refund was queued (the payment day was over)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,6 @@ wire and ``Decimal`` inside: converted here, and only here.
 from __future__ import annotations
 
 import base64
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,12 +30,12 @@ from worker.providers.errors import (
     RateLimited,
 )
 from worker.providers.retry import parse_retry_after
+from worker.providers.tokens import BearerToken
 
 PROVIDER = "bambora"
 API_VERSION = "1"
 SCOPE = "read_payment cancel_payment"
-# [assume] refresh a little early; when expires_in is absent, refresh on the first 401.
-TOKEN_MARGIN = timedelta(seconds=60)
+# [assume] when expires_in is absent: an hour, and a 401 fetches a new one sooner.
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
 # ISO 4217 minor-unit exponents that are not 2.
 EXPONENTS = {"JPY": 0, "ISK": 0, "KRW": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3,
@@ -126,28 +125,23 @@ class Bambora:
         self._auth = auth_url.rstrip("/")
         self._credentials = (client_id, client_secret)
         self._on_call: OnCall = on_call or (lambda _record: None)
-        self._token: str | None = None
-        self._expires_at = datetime.min.replace(tzinfo=UTC)
-        self._lock = threading.Lock()
+        self.token = BearerToken(self._fetch_token)
 
-    def get_token(self, *, force: bool = False) -> str:
-        with self._lock:
-            if not force and self._token and datetime.now(UTC) < self._expires_at - TOKEN_MARGIN:
-                return self._token
-            client_id, secret = self._credentials
-            basic = base64.b64encode(
-                f"{client_id.get_secret_value()}:{secret.get_secret_value()}".encode()
-            ).decode()
-            request = self._client.build_request(
-                "POST", f"{self._auth}/connect/token",
-                data={"grant_type": "client_credentials", "scope": SCOPE},
-                headers={"Authorization": f"Basic {basic}"},
-            )
-            self._token, self._expires_at = call(
-                self._client, request, self._interpret_token, provider=PROVIDER,
-                operation="get_token", mutating=False, observer=NullObserver(),
-                on_call=self._on_call)
-            return self._token
+    def _fetch_token(self) -> tuple[str, datetime]:
+        client_id, secret = self._credentials
+        basic = base64.b64encode(
+            f"{client_id.get_secret_value()}:{secret.get_secret_value()}".encode()
+        ).decode()
+        request = self._client.build_request(
+            "POST", f"{self._auth}/connect/token",
+            data={"grant_type": "client_credentials", "scope": SCOPE},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        result: tuple[str, datetime] = call(
+            self._client, request, self._interpret_token, provider=PROVIDER,
+            operation="get_token", mutating=False, observer=NullObserver(),
+            on_call=self._on_call)
+        return result
 
     def _interpret_token(self, response: httpx.Response) -> tuple[str, datetime]:
         if response.status_code >= 400:
@@ -185,19 +179,14 @@ class Bambora:
                               mutating=mutating)
             return parse_payment(data, operation, mutating=mutating)
 
-        for refreshed in (False, True):
-            token = self.get_token(force=refreshed)
+        def send(token: str) -> Payment:
             request = self._client.build_request(
                 method, url, json=json,
                 headers={"Authorization": f"Bearer {token}", "API-Version": API_VERSION})
-            try:
-                return call(self._client, request, interpret, provider=PROVIDER,
-                            operation=operation, mutating=mutating, observer=observer,
-                            on_call=self._on_call)
-            except AuthFailed:
-                if refreshed:
-                    raise
-        raise AssertionError("unreachable")
+            return call(self._client, request, interpret, provider=PROVIDER, operation=operation,
+                        mutating=mutating, observer=observer, on_call=self._on_call)
+
+        return self.token.call(send)
 
     def get_payment(self, merchant: str, reference: str, observer: CallObserver) -> Payment:
         return self._payment_call("GET", self._payment_url(merchant, reference), "get_payment",

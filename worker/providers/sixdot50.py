@@ -6,7 +6,6 @@ minutes; on a 401 the token is fetched again once and the call repeated once.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,13 +28,12 @@ from worker.providers.errors import (
     RateLimited,
 )
 from worker.providers.retry import parse_retry_after
+from worker.providers.tokens import BearerToken
 
 PROVIDER = "sixdot50"
 # [assume] 6DOT50 pays out to mobile numbers in South Africa and its API carries no currency.
 CURRENCY = "ZAR"
 TOKEN_LIFETIME = timedelta(minutes=15)
-# Refresh a little before expiry so that a token never dies between check and use.
-TOKEN_MARGIN = timedelta(seconds=60)
 
 
 class BatchStatus:
@@ -132,34 +130,19 @@ class SixDot50:
         self._key = key
         self._secret = secret
         self._on_call: OnCall = on_call or (lambda _record: None)
-        self._token: str | None = None
-        self._expires_at = datetime.min.replace(tzinfo=UTC)
-        self._lock = threading.Lock()
+        self.token = BearerToken(self._fetch_token)
 
-    def get_token(self, *, force: bool = False) -> str:
-        """A valid bearer token, fetched when missing, expiring, or ``force``d after a 401."""
-        with self._lock:
-            if not force and self._token and datetime.now(UTC) < self._expires_at - TOKEN_MARGIN:
-                return self._token
-            request = self._client.build_request(
-                "POST",
-                f"{self._base}/authentication/getToken",
-                json={
-                    "key": self._key.get_secret_value(),
-                    "secret": self._secret.get_secret_value(),
-                },
-            )
-            self._token, self._expires_at = call(
-                self._client,
-                request,
-                self._interpret_token,
-                provider=PROVIDER,
-                operation="get_token",
-                mutating=False,
-                observer=NullObserver(),
-                on_call=self._on_call,
-            )
-            return self._token
+    def _fetch_token(self) -> tuple[str, datetime]:
+        request = self._client.build_request(
+            "POST",
+            f"{self._base}/authentication/getToken",
+            json={"key": self._key.get_secret_value(), "secret": self._secret.get_secret_value()},
+        )
+        result: tuple[str, datetime] = call(
+            self._client, request, self._interpret_token, provider=PROVIDER,
+            operation="get_token", mutating=False, observer=NullObserver(),
+            on_call=self._on_call)
+        return result
 
     def _interpret_token(self, response: httpx.Response) -> tuple[str, datetime]:
         if response.status_code >= 400:
@@ -198,16 +181,11 @@ class SixDot50:
             data = parse_json(response, provider=PROVIDER, operation=operation, mutating=mutating)
             return parse_batch(data, operation, mutating=mutating)
 
-        for refreshed in (False, True):
-            token = self.get_token(force=refreshed)
+        def send(token: str) -> Batch:
             request = self._client.build_request(
                 method, f"{self._base}{path}", headers={"Authorization": f"Bearer {token}"}
             )
-            try:
-                return call(self._client, request, interpret, provider=PROVIDER,
-                            operation=operation, mutating=mutating, observer=observer,
-                            on_call=self._on_call)
-            except AuthFailed:
-                if refreshed:
-                    raise
-        raise AssertionError("unreachable")
+            return call(self._client, request, interpret, provider=PROVIDER, operation=operation,
+                        mutating=mutating, observer=observer, on_call=self._on_call)
+
+        return self.token.call(send)
