@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo up test bench lint compose-config clean
+.PHONY: install demo up test bench chaos lint compose-config clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+chaos: $(STAMP)
+	$(PY) -m chaos
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check worker tasks webhooks sandbox tests bench

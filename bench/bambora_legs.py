@@ -29,7 +29,6 @@ from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
 from worker.producer import publish
 from worker.services.views import get_job
-from worker.settings import Settings
 
 PROCESSES = 1
 THREADS = 8

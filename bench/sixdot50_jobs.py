@@ -18,7 +18,6 @@ from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
 from worker.producer import publish
-from worker.settings import Settings
 
 
 def run(count: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +18,46 @@ from sandbox import create_app as create_sandbox
 from sandbox import start_in_thread
 from worker.celery_app import create_celery
 from worker.devstack.embedded_redis import EmbeddedRedis
+from worker.devstack.postgres import PostgresUnavailable, TemporaryPostgres
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
+# Ledgers: every test that takes `ledger_url` (or `engine`) runs on SQLite and on PostgreSQL.
 
-@pytest.fixture
-def ledger_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TemporaryPostgres | None]:
+    """A PostgreSQL server for the run (None when there is none, which CI never allows)."""
+    try:
+        server = TemporaryPostgres().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must test the PostgreSQL ledger: {exc}")
+        yield None
+        return
+    try:
+        engine = create_ledger_engine(server.create_database("ledger_template"))
+        upgrade_ledger(engine)
+        engine.dispose()
+        yield server
+    finally:
+        server.stop()
+
+
+def fresh_postgres_url(postgres: TemporaryPostgres | None) -> str:
+    """A new database, migrated (copied from the migrated template)."""
+    if postgres is None:
+        pytest.skip("no PostgreSQL server on this machine")
+    # A random name: this module is imported twice (as conftest, and as tests.conftest).
+    return postgres.create_database(f"ledger_{uuid.uuid4().hex}", template="ledger_template")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return fresh_postgres_url(request.getfixturevalue("postgres"))
 
 
 @pytest.fixture
@@ -108,8 +141,11 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
           redis_url: str, sandbox_url: str) -> Iterator[Stack]:
     env = getattr(request.module, "STACK_ENV", {})
     processes = getattr(request.module, "STACK_PROCESSES", ("worker",))
+    database_url = None
+    if getattr(request.module, "STACK_LEDGER", "sqlite") == "postgresql":
+        database_url = fresh_postgres_url(request.getfixturevalue("postgres"))
     stack = Stack.prepare(tmp_path_factory.mktemp("stack"), redis_url=redis_url,
-                          sandbox_url=sandbox_url, extra_env=env)
+                          sandbox_url=sandbox_url, database_url=database_url, extra_env=env)
     try:
         if "receiver" in processes:
             stack.start_receiver()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from datetime import UTC
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
@@ -13,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from webhooks.context import engine, settings
 from webhooks.openapi import openapi_document
 from worker.domain.states import JobState
+from worker.ledger.queries import decode_cursor
 from worker.services.views import get_job, list_jobs
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -43,7 +45,8 @@ def require_token(view: Callable[P, R]) -> Callable[P, R]:
 @blueprint.get("/jobs/<job_id>")
 @require_token
 def job(job_id: str) -> ResponseReturnValue:
-    found = get_job(engine(), job_id)
+    # No job id holds a NUL, and PostgreSQL refuses one in a text parameter (a 500).
+    found = None if "\x00" in job_id else get_job(engine(), job_id)
     if found is None:
         abort(404, "no such job")
     return jsonify(found)
@@ -62,6 +65,25 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _cursor_arg() -> str | None:
+    """The cursor, if it can be one this API gave out; 400 otherwise.
+
+    A forged cursor can decode yet hold a naive time (which the ledger refuses to compare), a
+    time that overflows in UTC, or a NUL (which PostgreSQL refuses): each was a 500.
+    """
+    cursor = request.args.get("cursor")
+    if not cursor:
+        return None
+    try:
+        created_at, job_id = decode_cursor(cursor)
+        created_at.astimezone(UTC)  # a time past the year 9999 in UTC overflows
+    except (ValueError, OverflowError):
+        abort(400, "cursor is not one this API gave out")
+    if created_at.tzinfo is None or "\x00" in job_id:
+        abort(400, "cursor is not one this API gave out")
+    return cursor
+
+
 @blueprint.get("/jobs")
 @require_token
 def jobs() -> ResponseReturnValue:
@@ -74,7 +96,7 @@ def jobs() -> ResponseReturnValue:
             abort(400, f"state must be one of {', '.join(s.value for s in JobState)}")
     limit = _int_arg("limit", 50, 1, 500)
     try:
-        page = list_jobs(engine(), state=state, limit=limit, cursor=request.args.get("cursor"))
+        page = list_jobs(engine(), state=state, limit=limit, cursor=_cursor_arg())
     except ValueError:
         abort(400, "cursor is not one this API gave out")
     body: dict[str, Any] = {"jobs": page.jobs, "next_cursor": page.next_cursor}

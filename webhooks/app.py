@@ -9,6 +9,7 @@ from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from webhooks import metrics
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.settings import Settings, load_settings
 
@@ -30,13 +31,16 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
         "settings": settings,
         "engine": engine,
         "dispatcher": dispatcher or CeleryDispatcher(create_celery(settings)),
+        "metrics": metrics.create_metrics(engine),
     }
 
-    from webhooks import api, callbacks, health
+    from webhooks import api, callbacks, dashboard, health
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(callbacks.blueprint)
+    app.register_blueprint(dashboard.blueprint)
+    app.register_blueprint(metrics.blueprint)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker.domain.reconciliation import ReconciliationState
 from worker.domain.states import JobState, LegState, Provider, Reason
 
 _DIFFERENCE = {
@@ -51,13 +52,19 @@ _JOB = {
         "state": {"type": "string", "enum": [s.value for s in JobState]},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
-        "errors": {"type": "array", "items": {"type": "object"}},
+        "errors": {"type": "array", "items": {
+            "type": "object",
+            "required": ["field", "error"],
+            "properties": {"field": {"type": "string"}, "error": {"type": "string"}},
+        }},
         "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
         "reconciliation": {
             "type": "object",
             "required": ["state", "differences"],
             "properties": {
-                "state": {"type": "string"},
+                # not_applicable: an invalid job has nothing to reconcile.
+                "state": {"type": "string", "enum": [
+                    *(s.value for s in ReconciliationState), "not_applicable"]},
                 "differences": {
                     "type": "array", "items": {"$ref": "#/components/schemas/Difference"}
                 },
@@ -68,7 +75,54 @@ _JOB = {
 
 _ERROR = {
     "type": "object",
+    "required": ["error", "detail"],
     "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+}
+
+# A Paywall callback page as the receiver reads it (PROVIDERS.md). Fields Paywall sends that are
+# not listed here (Type, DateTime, ErrorMessage, ...) are accepted and kept in the raw body.
+_CALLBACK_PAGE = {
+    "type": "object",
+    "required": ["BulkPaymentId", "MerchantUniqueCode", "Hash"],
+    "properties": {
+        "BulkPaymentId": {"type": ["integer", "string"]},
+        "MerchantUniqueCode": {"type": "string", "minLength": 1, "maxLength": 200},
+        "Hash": {"type": "string", "description":
+                 "lowercase hex SHA-256 of {hashKey}###{BulkPaymentId}###{MerchantUniqueCode}"},
+        "PageNumber": {"type": "integer", "minimum": 1, "default": 1},
+        "TotalPages": {"type": "integer", "minimum": 1, "default": 1},
+        "IsCompressed": {"type": "boolean", "description": "true is refused (400)"},
+        "Payments": {"type": "array", "items": {
+            "type": "object",
+            "required": ["MerchantUniqueCode", "PaymentId", "Amount", "Status"],
+            "properties": {
+                "MerchantUniqueCode": {"type": "string"},
+                "PaymentId": {"type": ["integer", "string"]},
+                "Amount": {"type": "number", "minimum": 0},
+                "Status": {"type": "integer"},
+                "Scope": {"type": "string"},
+            },
+        }},
+    },
+}
+
+_HEALTH = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string", "enum": ["ok"]}},
+}
+
+_READINESS = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not_ready"]},
+        "checks": {
+            "type": "object",
+            "required": ["ledger", "redis"],
+            "additionalProperties": {"type": "string"},
+        },
+    },
 }
 
 
@@ -96,6 +150,9 @@ def openapi_document() -> dict[str, Any]:
                 "Leg": _LEG,
                 "Difference": _DIFFERENCE,
                 "Error": _ERROR,
+                "CallbackPage": _CALLBACK_PAGE,
+                "Health": _HEALTH,
+                "Readiness": _READINESS,
                 "JobList": {
                     "type": "object",
                     "required": ["jobs", "next_cursor"],
@@ -141,11 +198,56 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "process up", "responses": {"200": {
-                "description": "up"}}}},
+            "/callbacks/paywall": {
+                "post": {
+                    "summary": "A Paywall callback page, verified by its Hash, stored, then "
+                               "acknowledged",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/CallbackPage"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "stored (or a duplicate, which changes nothing)",
+                            "content": {"application/json": {"schema": {
+                                "type": "object",
+                                "required": ["received"],
+                                "properties": {"received": {"const": True}},
+                            }}},
+                        },
+                        "400": _answer("not a callback page"),
+                        "401": _answer("Hash matches no configured key"),
+                        "413": _answer("body over 16 MiB"),
+                        "503": _answer("CANCELFLOW_PAYWALL_HASH_KEYS is not set"),
+                    },
+                }
+            },
+            "/healthz": {"get": {"summary": "process up", "responses": {
+                "200": _answer("up", "Health")}}},
             "/readyz": {"get": {"summary": "ledger and Redis reachable", "responses": {
-                "200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+                "200": _answer("ready", "Readiness"),
+                "503": _answer("not ready: says which is unavailable", "Readiness")}}},
+            "/metrics": {"get": {
+                "summary": "Prometheus text: callbacks by outcome, legs by provider and state, "
+                           "jobs by state, provider call latency, reconciliation mismatches",
+                "responses": {"200": {
+                    "description": "Prometheus text exposition format 1.0.0",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }},
+            }},
             "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": {
-                "200": {"description": "OpenAPI 3 document"}}}},
+                "200": {"description": "OpenAPI 3 document",
+                        "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/": {"get": {
+                "summary": "the dashboard (HTML, for people; sign in at /login)",
+                "responses": {
+                    "200": {"description": "the jobs page",
+                            "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "302": {"description": "not signed in: to /login"},
+                    "503": {"description": "CANCELFLOW_API_TOKEN is not set",
+                            "content": {"text/html": {"schema": {"type": "string"}}}},
+                },
+            }},
         },
     }

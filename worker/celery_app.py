@@ -43,7 +43,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "worker_soft_shutdown_timeout": 10.0,
         "worker_enable_soft_shutdown_on_idle": True,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # The threads pool cannot cancel a running task, and need not: its message comes back
+        # after the visibility timeout and the leg's compare-and-set makes the rerun harmless.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_default_queue": SUBMIT_QUEUE,
         "task_queues": (Queue(SUBMIT_QUEUE), Queue(INTERNAL_QUEUE)),
         "task_routes": {"cancelflow.*": {"queue": INTERNAL_QUEUE}},

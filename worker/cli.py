@@ -22,16 +22,25 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    # soft_wrap: off a terminal rich would break a long message (a path) over several lines.
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def _engine() -> Any:
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     from worker.ledger import create_ledger_engine, upgrade_ledger
     from worker.settings import load_settings
 
-    engine = create_ledger_engine(load_settings().database_url)
-    upgrade_ledger(engine)
+    try:
+        engine = create_ledger_engine(load_settings().database_url)
+        upgrade_ledger(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        # The driver's own words, first line only (psycopg adds hints on further lines).
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()
+        raise fail(f"cannot open the ledger: {reason[0] if reason else type(exc).__name__}"
+                   ) from exc
     return engine
 
 
@@ -71,7 +80,11 @@ def status(
     from worker.reporting import render_report
     from worker.services.views import get_job
 
-    job = get_job(_engine(), job_id)
+    engine = _engine()
+    try:
+        job = get_job(engine, job_id)
+    finally:
+        engine.dispose()
     if job is None:
         raise fail(f"no job {job_id}")
     if as_json:
@@ -95,7 +108,11 @@ def report(
         wanted = JobState(state) if state else None
     except ValueError as exc:
         raise fail(f"unknown state {state!r}") from exc
-    page = list_jobs(_engine(), state=wanted, limit=limit, cursor=None)
+    engine = _engine()
+    try:
+        page = list_jobs(engine, state=wanted, limit=limit, cursor=None)
+    finally:
+        engine.dispose()
     if as_json:
         out.print_json(data={"jobs": page.jobs})
     else:

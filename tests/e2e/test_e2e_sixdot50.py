@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import fresh_postgres_url
 from worker.celery_app import create_celery
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
@@ -19,9 +20,15 @@ from worker.settings import Settings
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          redis_url: str) -> Iterator[Stack]:
+    """The whole stack, once on each ledger."""
+    database_url = None
+    if request.param == "postgresql":
+        database_url = fresh_postgres_url(request.getfixturevalue("postgres"))
     stack = Stack.prepare(tmp_path_factory.mktemp("e2e"), redis_url=redis_url,
+                          database_url=database_url,
                           extra_env={"CANCELFLOW_SWEEP_INTERVAL_SECONDS": "2"})
     try:
         stack.start_sandbox()

@@ -16,7 +16,6 @@ from worker.devstack.stack import Stack
 from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.producer import publish
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 

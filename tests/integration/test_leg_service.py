@@ -284,3 +284,28 @@ def test_sweep_takes_over_a_leg_whose_worker_died(engine: Engine,
         # The dead worker's call stays on record, without an outcome: it may have been made.
         recorded = [(a.operation, a.outcome) for a in ledger.attempts_of(leg_id)]
     assert recorded == [("in_flight", None), ("get_batch", "ok"), ("get_batch", "ok")]
+
+
+def test_a_failed_summary_read_is_read_again_by_the_sweep(engine: Engine,
+                                                          dispatcher: FakeDispatcher) -> None:
+    """Cancelled but its figures unread: the job waits, the sweep asks for the read, and the
+    read reconciles the job."""
+    from worker.services.legs import refresh_evidence
+
+    class FlakyReads(ScriptedDriver):
+        reads = 0
+
+        def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
+            self.reads += 1
+            if self.reads == 1:
+                raise ProviderUnavailable("500", provider="sixdot50", operation="get_batch")
+            return super().read_evidence(target, calls)
+
+    ctx = make_ctx(engine, dispatcher, FlakyReads([Cancelled(already=False)]))
+    job_id = submit(ctx, (), message()).job_id
+    leg_id = dispatcher.legs[0][0]
+    process_leg(ctx, leg_id)
+    assert get_job(engine, job_id)["state"] == "in_progress"  # type: ignore[index]
+    assert sweep(ctx).evidence_reads == 1 and dispatcher.evidence == [leg_id]
+    assert refresh_evidence(ctx, leg_id)
+    assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +71,7 @@ class Stack:
         flower_port: int = 0,
         redis_url: str | None = None,
         sandbox_url: str | None = None,
+        database_url: str | None = None,
         extra_env: dict[str, str] | None = None,
     ) -> Stack:
         """Settings for a stack in ``run_dir``; Redis is started here unless a URL is given.
@@ -97,6 +99,7 @@ class Stack:
                 receiver_url=stack.receiver_url,
                 api_token=os.environ.get("CANCELFLOW_API_TOKEN") or secrets.token_urlsafe(24),
             ),
+            **({"CANCELFLOW_DATABASE_URL": database_url} if database_url else {}),
             **(extra_env or {}),
         }
         return stack
@@ -118,9 +121,10 @@ class Stack:
     def flower_url(self) -> str:
         return f"http://127.0.0.1:{self.flower_port}"
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str],
+               extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.run_dir / f"{name}.log").open("ab")
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, **(extra_env or {})}
         proc = subprocess.Popen(
             argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -166,21 +170,32 @@ class Stack:
             probe.close()
         return any(node.startswith(f"{name}@") for reply in replies for node in reply)
 
-    def start_beat(self) -> None:
+    def start_beat(self, name: str = "beat") -> None:
         self._spawn(
-            "beat",
+            name,
             [sys.executable, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
-             "--schedule", str(self.run_dir / "beat-schedule")],
+             "--schedule", str(self.run_dir / f"{name}-schedule")],
         )
 
-    def start_receiver(self, workers: int = 2) -> None:
+    def start_receiver(self, workers: int = 2, *, name: str = "receiver",
+                       port: int | None = None) -> str:
+        """A receiver under gunicorn; its base URL (another name and port for a second one)."""
+        port = port or self.receiver_port
+        url = f"http://127.0.0.1:{port}"
+        # The workers' metrics files (webhooks/metrics.py): the receiver's alone, and emptied
+        # first so that a restart does not sum in the counts of the previous run.
+        metrics_dir = self.run_dir / f"{name}-metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
         self._spawn(
-            "receiver",
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.receiver_port}",
+            name,
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
              "--workers", str(workers), "--graceful-timeout", "10", "webhooks:create_app()"],
+            extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
         )
-        wait_until(lambda: self._http_ok("receiver", f"{self.receiver_url}/healthz"),
-                   timeout=30, what="the receiver")
+        wait_until(lambda: self._http_ok(name, f"{url}/healthz"), timeout=30,
+                   what=f"the receiver {name}")
+        return url
 
     def start_flower(self) -> None:
         self._spawn(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from worker.domain.states import JobState, LegState, Provider, Reason
@@ -103,8 +103,13 @@ class Ledger:
         nested.commit()
         return True
 
-    def get_job(self, job_id: str) -> JobRecord | None:
-        row = self.conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    def get_job(self, job_id: str, *, lock: bool = False) -> JobRecord | None:
+        """The job; ``lock`` holds its row until the transaction ends (PostgreSQL), so that
+        concurrent recomputations of one job's state run one after the other."""
+        query = select(jobs).where(jobs.c.id == job_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
         return _job(row) if row else None
 
     def list_jobs(
@@ -300,14 +305,25 @@ class Ledger:
             )
             .order_by(legs.c.next_attempt_at)
             .limit(limit)
+            # Concurrent sweeps (two beats, several machines) share the work instead of
+            # waiting on each other or taking the same legs. SQLite ignores it: one writer.
+            .with_for_update(skip_locked=True)
         )
         return [_leg(row) for row in self.conn.execute(query)]
+
+    def mark_swept(self, leg_ids: Sequence[str], now: datetime) -> None:
+        """Due again as of now: the next sweep waits a full grace before dispatching again."""
+        if leg_ids:
+            self.conn.execute(
+                update(legs).where(legs.c.id.in_(list(leg_ids))).values(next_attempt_at=now)
+            )
 
     def legs_with_expired_lease(self, now: datetime, limit: int) -> list[LegRecord]:
         query = (
             select(legs)
             .where(legs.c.state == LegState.IN_FLIGHT.value, legs.c.lease_expires_at < now)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
         return [_leg(row) for row in self.conn.execute(query)]
 
@@ -431,3 +447,96 @@ class Ledger:
             )
             for m in (row._mapping for row in self.conn.execute(query))
         ]
+
+    # metrics: a few aggregate reads per scrape, never a row per job or leg
+
+    def leg_counts(self) -> list[tuple[str, str, int]]:
+        """(provider, state, legs) over the whole ledger."""
+        query = select(legs.c.provider, legs.c.state, func.count()).group_by(
+            legs.c.provider, legs.c.state)
+        return [(provider, state, int(n)) for provider, state, n in self.conn.execute(query)]
+
+    def job_state_summary(self) -> list[tuple[str, int, datetime]]:
+        """(state, jobs, oldest created_at) per job state."""
+        query = select(jobs.c.state, func.count(), func.min(jobs.c.created_at)).group_by(
+            jobs.c.state)
+        return [(state, int(n), oldest) for state, n, oldest in self.conn.execute(query)]
+
+    def call_latency_buckets(
+        self, bounds_ms: Sequence[float]
+    ) -> list[tuple[str, str, list[int], int, float]]:
+        """(provider, operation, calls at or under each bound, calls, total ms) of the calls
+        that finished with a latency; a call cut short by a crash has none and is left out."""
+        under = [func.sum(case((attempts.c.latency_ms <= bound, 1), else_=0))
+                 for bound in bounds_ms]
+        query = (
+            select(legs.c.provider, attempts.c.operation, func.count(),
+                   func.sum(attempts.c.latency_ms), *under)
+            .select_from(attempts.join(legs, legs.c.id == attempts.c.leg_id))
+            .where(attempts.c.latency_ms.is_not(None))
+            .group_by(legs.c.provider, attempts.c.operation)
+        )
+        return [(row[0], row[1], [int(n) for n in row[4:]], int(row[2]), float(row[3]))
+                for row in self.conn.execute(query)]
+
+    # dashboard: read-only views for people, bounded so a 10,000-leg job stays cheap
+
+    def job_state_counts(self) -> dict[JobState, int]:
+        """Jobs per state over the whole ledger."""
+        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
+        return {JobState(state): int(n) for state, n in self.conn.execute(query)}
+
+    def attempts_of_job(self, job_id: str, limit: int) -> list[AttemptRecord]:
+        """The latest ``limit`` provider calls made for any of the job's legs, oldest first."""
+        query = (
+            select(attempts)
+            .join(legs, legs.c.id == attempts.c.leg_id)
+            .where(legs.c.job_id == job_id)
+            .order_by(attempts.c.started_at.desc(), attempts.c.id.desc())
+            .limit(limit)
+        )
+        found = [
+            AttemptRecord(
+                id=m["id"],
+                leg_id=m["leg_id"],
+                operation=m["operation"],
+                started_at=m["started_at"],
+                finished_at=m["finished_at"],
+                http_status=m["http_status"],
+                outcome=m["outcome"],
+                provider_code=m["provider_code"],
+                latency_ms=m["latency_ms"],
+            )
+            for m in (row._mapping for row in self.conn.execute(query))
+        ]
+        found.reverse()
+        return found
+
+    def callback_pages_of(
+        self, *, bulk_payment_ids: Sequence[str], codes: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` callback pages stored under these operations, or under these
+        codes (for legs that never learned their operation's id), oldest first; no bodies."""
+        wanted = []
+        if bulk_payment_ids:
+            wanted.append(callback_pages.c.bulk_payment_id.in_(list(bulk_payment_ids)))
+        if codes:
+            wanted.append(callback_pages.c.merchant_unique_code.in_(list(codes)))
+        if not wanted:
+            return []
+        query = (
+            select(
+                callback_pages.c.bulk_payment_id,
+                callback_pages.c.merchant_unique_code,
+                callback_pages.c.page_number,
+                callback_pages.c.total_pages,
+                callback_pages.c.totals,
+                callback_pages.c.received_at,
+            )
+            .where(or_(*wanted))
+            .order_by(callback_pages.c.received_at.desc(), callback_pages.c.id.desc())
+            .limit(limit)
+        )
+        found = [dict(row._mapping) for row in self.conn.execute(query)]
+        found.reverse()
+        return found

@@ -50,6 +50,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+# Python None is SQL NULL (not the JSON text "null"), so "IS NULL" finds a missing value.
+NULLABLE_JSON = JSON(none_as_null=True)
+
 UUID_LEN = 36
 
 jobs = Table(
@@ -58,9 +61,9 @@ jobs = Table(
     Column("id", String(UUID_LEN), primary_key=True),
     Column("idempotency_key", String(200), nullable=True, unique=True),
     Column("state", String(32), nullable=False),
-    Column("request", JSON, nullable=True),
-    Column("errors", JSON, nullable=True),
-    Column("reconciliation", JSON, nullable=True),
+    Column("request", NULLABLE_JSON, nullable=True),
+    Column("errors", NULLABLE_JSON, nullable=True),
+    Column("reconciliation", NULLABLE_JSON, nullable=True),
     Column("body_sha256", String(64), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -89,7 +92,7 @@ legs = Table(
     Column("lease_token", String(UUID_LEN), nullable=True),
     Column("lease_expires_at", UTCDateTime(), nullable=True),
     Column("next_attempt_at", UTCDateTime(), nullable=True),
-    Column("reconciliation", JSON, nullable=True),
+    Column("reconciliation", NULLABLE_JSON, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("version", Integer, nullable=False, default=0),

@@ -71,6 +71,8 @@ def parse_callback(raw: bytes) -> CallbackPage:
         data = json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedCallback("body is not JSON") from exc
+    except RecursionError as exc:
+        raise MalformedCallback("body is nested too deep") from exc
     if not isinstance(data, dict):
         raise MalformedCallback("body is not a JSON object")
     if data.get("IsCompressed") is True:
@@ -85,6 +87,11 @@ def parse_callback(raw: bytes) -> CallbackPage:
         raise MalformedCallback("MerchantUniqueCode must be a string of 1 to 200 characters")
     if not isinstance(given_hash, str):
         raise MalformedCallback("Hash must be a string")
+    try:
+        # JSON may escape a lone surrogate ("\ud800"): no UTF-8 text, and no key of ours.
+        f"{bulk_id}{code}{given_hash}".encode()
+    except UnicodeEncodeError as exc:
+        raise MalformedCallback("a field is not valid Unicode text") from exc
     page_number = _positive_int(data, "PageNumber") if "PageNumber" in data else 1
     total_pages = _positive_int(data, "TotalPages") if "TotalPages" in data else 1
     if page_number > total_pages:

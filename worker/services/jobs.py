@@ -44,8 +44,13 @@ def reconcile_job(job: JobRecord, legs: list[LegView]) -> JobReconciliation:
 
 
 def refresh_job(ledger: Ledger, job_id: str, now: datetime) -> JobState | None:
-    """Recompute the job's state (and, once its legs are final, its reconciliation)."""
-    job = ledger.get_job(job_id)
+    """Recompute the job's state (and, once its legs are final, its reconciliation).
+
+    The job's row is locked first: on PostgreSQL two workers recording legs of one job would
+    otherwise each count the legs without the other's change, and both could leave the job
+    short of final. (SQLite has one writer at a time anyway.)
+    """
+    job = ledger.get_job(job_id, lock=True)
     if job is None or job.state is JobState.INVALID:
         return None
     counts = ledger.leg_state_counts(job_id)

@@ -1,7 +1,8 @@
 """The sweep (run by beat): finds work whose message was lost and dispatches it again.
 
-Safe with any number of sweeps at once: it only dispatches, and every task claims its leg with
-a compare-and-set, so a leg dispatched twice still runs once.
+Safe with any number of sweeps at once: the legs it dispatches are locked (``SKIP LOCKED`` on
+PostgreSQL) and marked in the same transaction, so concurrent sweeps share the work; and every
+task claims its leg with a compare-and-set, so a leg dispatched twice still runs once.
 """
 
 from __future__ import annotations
@@ -31,13 +32,20 @@ def sweep(ctx: Context) -> SweepReport:
     now = ctx.clock()
     # A leg's message should start within a lease of its due time; later, presume it lost.
     overdue_before = now - timedelta(seconds=ctx.lease_seconds)
-    with ctx.uow(read_only=True) as ledger:
+    with ctx.uow() as ledger:
         overdue = ledger.legs_due(
             overdue_before, [LegState.PENDING, LegState.RETRYING, LegState.UNKNOWN], SWEEP_BATCH
         )
+        ledger.mark_swept([leg.id for leg in overdue], now)
         expired = ledger.legs_with_expired_lease(now, SWEEP_BATCH)
+        # The holder died mid-call (or is hopelessly late): whether its call took effect is
+        # unknown, and it is said so here, so that the next sweep does not dispatch it again.
+        expired = [leg for leg in expired if ledger.update_leg(
+            leg.id, leg.version, state=LegState.UNKNOWN.value, needs_resolve=True,
+            lease_token=None, lease_expires_at=None, next_attempt_at=now, updated_at=now)]
         unread = ledger.cancelled_legs_without_evidence(SWEEP_BATCH)
         waiting = ledger.legs_waiting_due(now, SWEEP_BATCH)
+        ledger.commit()
     for leg in [*overdue, *expired]:
         ctx.dispatcher.process_leg(leg.id)
     for leg in unread:

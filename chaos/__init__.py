@@ -1,0 +1,1 @@
+"""``make chaos``: break real processes while jobs are in flight, then count what survived."""

@@ -1,0 +1,185 @@
+"""The dashboard in a real headless Chromium, against the receiver as a gunicorn process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.integration.test_dashboard import seed_ledger
+from worker.devstack.stack import Stack
+from worker.ledger import create_ledger_engine, upgrade_ledger
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Settings whose values are secrets: none may ever appear on a page.
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "CLIENT")
+
+
+def _find(path: str) -> str | None:
+    return path if os.access(path, os.X_OK) else shutil.which(os.path.basename(path))
+
+
+def _browser_binaries() -> tuple[str, str]:
+    """Debian's chromium and chromedriver; CI must have them, elsewhere the test is skipped."""
+    chromium, chromedriver = _find(CHROMIUM), _find(CHROMEDRIVER)
+    if chromium is None or chromedriver is None:
+        missing = [name for name, found in (("chromium", chromium),
+                                            ("chromedriver", chromedriver)) if found is None]
+        message = (f"{' and '.join(missing)} not found (looked for {CHROMIUM}, {CHROMEDRIVER} "
+                   "and on PATH): install Debian's chromium and chromium-driver; .ci/run does "
+                   "so when run as root")
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the dashboard's browser test: {message}")
+        pytest.skip(message)
+    return chromium, chromedriver
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory: pytest.TempPathFactory,
+             redis_url: str) -> Iterator[tuple[Stack, dict[str, str]]]:
+    """The receiver (two gunicorn workers) over a ledger seeded before it starts."""
+    stack = Stack.prepare(tmp_path_factory.mktemp("dashboard-stack"), redis_url=redis_url)
+    engine = create_ledger_engine(stack.settings().database_url)
+    upgrade_ledger(engine)
+    ids = seed_ledger(engine)
+    engine.dispose()
+    try:
+        stack.start_receiver()
+        yield stack, ids
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """A fresh headless Chromium profile that reaches nothing but the receiver."""
+    chromium, chromedriver = _browser_binaries()
+    options = Options()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1600,1000",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    service = Service(executable_path=chromedriver, log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(browser: WebDriver) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(browser, 15)
+
+
+def _screenshot(browser: WebDriver, path: Path) -> Path:
+    """The whole page, however long: the viewport is made as tall as the document first."""
+    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+    frame = browser.get_window_size()["height"] - int(
+        browser.execute_script("return window.innerHeight"))
+    browser.set_window_size(1600, min(height + frame, 8000))
+    assert browser.save_screenshot(str(path)), f"no screenshot written to {path}"
+    return path
+
+
+def _assert_no_secrets(browser: WebDriver, stack: Stack) -> None:
+    secrets = [value for name, value in stack.env.items()
+               if any(word in name for word in SECRET_WORDS)]
+    assert len(secrets) >= 10
+    for value in secrets:
+        assert value not in browser.page_source, "a secret setting is on the page"
+        assert value not in browser.current_url
+
+
+def test_a_person_signs_in_reads_the_jobs_and_opens_one(
+        browser: WebDriver, receiver: tuple[Stack, dict[str, str]], tmp_path: Path) -> None:
+    """Sign in through the form, see job states and differences, open a job, sign out."""
+    stack, ids = receiver
+    wait = _wait(browser)
+
+    # Given the dashboard, a person is first asked for the token.
+    browser.get(stack.receiver_url + "/")
+    field = wait.until(ec.visibility_of_element_located((By.ID, "token")))
+    assert "/login" in browser.current_url
+    _assert_no_secrets(browser, stack)
+
+    # A wrong token is refused on the page.
+    field.send_keys("not-the-token")
+    browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
+
+    # The right one lets them in, with an HttpOnly, SameSite=Lax session cookie.
+    browser.find_element(By.ID, "token").send_keys(stack.env["CANCELFLOW_API_TOKEN"])
+    browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    table = wait.until(ec.visibility_of_element_located((By.ID, "jobs")))
+    cookie = browser.get_cookie("cancelflow_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    _assert_no_secrets(browser, stack)
+
+    # The list shows every seeded job with its state, and the mismatch with its difference.
+    rows = {row.get_attribute("data-job-id"): row
+            for row in table.find_elements(By.CSS_SELECTOR, "tr.job-row")}
+    assert set(ids.values()) <= set(rows)
+    assert "reconciled" in rows[ids["order-4712-cancel"]].text
+    mismatch = rows[ids["order-4711-cancel"]].text
+    assert "mismatch" in mismatch
+    assert "job totals: cancelled_count expected 3, reported 2" in mismatch
+    assert "failed" in rows[ids["order-4713-cancel"]].text
+    big = rows[ids["event-4716-called-off"]].text
+    assert "250 legs" in big and "238" in big and "pending" in big
+    summary = browser.find_element(By.CSS_SELECTOR, "ul.summary").text
+    assert "mismatch 2" in summary and "reconciled 1" in summary
+    list_shot = _screenshot(browser, tmp_path / "dashboard-jobs.png")
+
+    # Filtering by state with the form keeps only that state's jobs.
+    browser.set_window_size(1600, 1000)
+    browser.find_element(By.CSS_SELECTOR, "#state option[value=failed]").click()
+    browser.find_element(By.CSS_SELECTOR, "form.filter button").click()
+    wait.until(ec.url_contains("state=failed"))
+    filtered = browser.find_elements(By.CSS_SELECTOR, "#jobs tr.job-row")
+    assert [row.get_attribute("data-job-id") for row in filtered] == [ids["order-4713-cancel"]]
+
+    # Opening the Paywall job by its link shows its leg, figures and timeline.
+    browser.find_element(By.CSS_SELECTOR, "header a.brand").click()
+    wait.until(ec.none_of(ec.url_contains("state=")))
+    browser.find_element(By.LINK_TEXT, "order-4714-paywall").click()
+    legs = wait.until(ec.visibility_of_element_located((By.ID, "legs")))
+    assert browser.current_url.endswith(f"/jobs/{ids['order-4714-paywall']}")
+    leg_rows = legs.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(leg_rows) == 1
+    assert "paywall" in leg_rows[0].text and "cancelled" in leg_rows[0].text
+    assert "2 / 15.25 TRY" in leg_rows[0].text and "1 / 10.25 TRY" in leg_rows[0].text
+    differences = browser.find_element(By.ID, "differences").text
+    assert "failed_count" in differences and "cancelled_amount" in differences
+    timeline = browser.find_element(By.ID, "timeline")
+    events = [row.text for row in timeline.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert len(events) == 3
+    assert "cancel_bulk" in events[0] and "200" in events[0]
+    assert "page 1 of 2" in events[1] and "page 2 of 2" in events[2]
+    _assert_no_secrets(browser, stack)
+    job_shot = _screenshot(browser, tmp_path / "dashboard-job.png")
+
+    # Signing out ends the session: the dashboard asks for the token again.
+    browser.set_window_size(1600, 1000)
+    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "token")))
+    browser.get(stack.receiver_url + "/")
+    wait.until(ec.url_contains("/login"))
+
+    for shot in (list_shot, job_shot):
+        assert shot.stat().st_size > 10_000, f"{shot} looks empty"
+    print(f"screenshots: {list_shot} {job_shot}")

@@ -1,0 +1,167 @@
+"""``GET /metrics``: Prometheus text, no token (it holds no secrets and no ids).
+
+Two sources:
+
+- What the receiver counts as it works: ``cancelflow_callbacks_received_total{outcome}``.
+  Under gunicorn each worker process counts its own requests, so a plain registry would
+  answer a scrape with the count of whichever worker took it. When ``PROMETHEUS_MULTIPROC_DIR``
+  is set, prometheus_client's multiprocess mode is used instead: every worker writes its
+  counts to files in that directory and a scrape sums them. The directory must exist, be
+  private to this receiver (no other process using prometheus_client, such as Flower, may
+  share it) and be emptied before gunicorn starts, or counts of a previous run are summed in
+  too (``Stack.start_receiver`` does both). Counters only, so no gunicorn ``child_exit`` hook
+  is needed. Without the variable (one process, tests) a plain registry per app is used.
+- What the ledger says at scrape time, in three aggregate statements over one read-only
+  transaction: legs by provider and state, jobs by state (and the oldest job still waiting on
+  callbacks), and provider call latency from the ``attempts`` rows. Every process answers
+  these alike, from the shared ledger.
+
+No label carries a job id, leg id or target: their number is unbounded and they identify
+customers' payments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from worker.domain.states import JobState, LegState, Provider
+from worker.ledger import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("metrics", __name__)
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CALLBACK_OUTCOMES = ("stored", "duplicate", "bad_hash", "malformed")
+LATENCY_BUCKETS_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ReceiverMetrics:
+    """The scrape registry and the counters the receiver's views increment."""
+
+    registry: CollectorRegistry
+    callbacks: Counter
+
+
+def create_metrics(
+    engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> ReceiverMetrics:
+    """Counters in multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set, else a plain
+    registry of this app's own."""
+    registry = CollectorRegistry()
+    # prometheus_client chose file-backed values from this same variable when it was imported,
+    # so the choice is read from the environment, never passed in.
+    multiprocess_dir = os.environ.get(MULTIPROC_DIR_ENV)
+    if multiprocess_dir:
+        # The counter then belongs to no registry: the collector reads every worker's files.
+        os.makedirs(multiprocess_dir, exist_ok=True)
+        MultiProcessCollector(registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        owner: CollectorRegistry | None = None
+    else:
+        owner = registry
+    callbacks = Counter(
+        "cancelflow_callbacks_received",
+        "Paywall callbacks received, by outcome (stored, duplicate, bad_hash, malformed).",
+        ["outcome"],
+        registry=owner,
+    )
+    for outcome in CALLBACK_OUTCOMES:
+        callbacks.labels(outcome=outcome)  # every outcome is shown, 0 until it happens
+    registry.register(LedgerCollector(engine, clock))
+    return ReceiverMetrics(registry, callbacks)
+
+
+class LedgerCollector(Collector):
+    """Gauges and the call latency histogram, read from the ledger on each scrape."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # registering must not query the ledger; the names never clash
+
+    def collect(self) -> Iterable[Metric]:
+        bounds_ms = [bound * 1000 for bound in LATENCY_BUCKETS_SECONDS]
+        up = GaugeMetricFamily(
+            "cancelflow_ledger_up", "1 if the ledger answered this scrape's queries, else 0.")
+        try:
+            with UnitOfWork(self._engine, read_only=True) as ledger:
+                leg_counts = ledger.leg_counts()
+                job_summary = ledger.job_state_summary()
+                latency = ledger.call_latency_buckets(bounds_ms)
+        except SQLAlchemyError as exc:
+            # The receiver's own counters are still worth a scrape when the ledger is down.
+            log.warning("metrics: ledger unavailable (%s)", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield _legs(leg_counts)
+        yield from _jobs(job_summary, self._clock())
+        yield _latency(latency)
+
+
+def _legs(rows: list[tuple[str, str, int]]) -> Metric:
+    counts = {(p.value, s.value): 0 for p in Provider for s in LegState}
+    counts.update({(provider, state): n for provider, state, n in rows})
+    family = GaugeMetricFamily(
+        "cancelflow_legs", "Legs in the ledger, by provider and state.",
+        labels=["provider", "state"])
+    for (provider, state), n in sorted(counts.items()):
+        family.add_metric([provider, state], n)
+    return family
+
+
+def _jobs(rows: list[tuple[str, int, datetime]], now: datetime) -> Iterable[Metric]:
+    counts = {s.value: 0 for s in JobState} | {state: n for state, n, _ in rows}
+    by_state = GaugeMetricFamily("cancelflow_jobs", "Jobs in the ledger, by state.",
+                                 labels=["state"])
+    for state, n in sorted(counts.items()):
+        by_state.add_metric([state], n)
+    yield by_state
+    yield GaugeMetricFamily(
+        "cancelflow_reconciliation_mismatches",
+        "Jobs whose legs are final but whose reconciliation found differences (state mismatch).",
+        value=counts[JobState.MISMATCH.value])
+    oldest = next((created for state, _, created in rows
+                   if state == JobState.AWAITING_CALLBACKS.value), None)
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    yield GaugeMetricFamily(
+        "cancelflow_oldest_awaiting_callbacks_age_seconds",
+        "Seconds since the oldest job still awaiting_callbacks was accepted; 0 when none is.",
+        value=age)
+
+
+def _latency(rows: list[tuple[str, str, list[int], int, float]]) -> Metric:
+    family = HistogramMetricFamily(
+        "cancelflow_provider_call_duration_seconds",
+        "Provider call latency, by provider and operation, from the ledger's attempt rows.",
+        labels=["provider", "operation"])
+    for provider, operation, under, calls, total_ms in sorted(rows):
+        # str() of these floats is the exposition's own spelling of "le" ("0.01", "1.0").
+        buckets = [(str(bound), float(n))
+                   for bound, n in zip(LATENCY_BUCKETS_SECONDS, under, strict=True)]
+        buckets.append(("+Inf", float(calls)))
+        family.add_metric([provider, operation], buckets, sum_value=total_ms / 1000)
+    return family
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    built: ReceiverMetrics = current_app.extensions["cancelflow"]["metrics"]
+    return Response(generate_latest(built.registry), content_type=CONTENT_TYPE_LATEST)
