@@ -81,4 +81,14 @@ class SixDot50Driver:
         )
 
     def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
-        return evidence_from(self._api.get_batch(uuid.UUID(target["batch_id"]), calls))
+        """The summary once it adds up; None while payments are still moving.
+
+        A payment that was settling when the batch was cancelled shows in neither count until
+        6DOT50 finishes it: the sweep reads the summary again until cancelled and settled account
+        for every payment, and the job's reconciliation waits for that.
+        """
+        batch = self._api.get_batch(uuid.UUID(target["batch_id"]), calls)
+        s = batch.summary
+        if s.cancelled_count + s.settled_count < s.payments_count:
+            return None
+        return evidence_from(batch)
