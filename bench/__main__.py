@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import bambora_legs, callback_ingest, sixdot50_jobs
+from bench import bambora_legs, callback_ingest, paywall_growth, sixdot50_jobs
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
-    "sixdot50": lambda: sixdot50_jobs.run(300),
+    "sixdot50": lambda: sixdot50_jobs.run(),
     "callbacks": lambda: callback_ingest.run(150),
     "bambora": lambda: bambora_legs.run(),
+    "paywall-growth": lambda: paywall_growth.run(),
 }
 
 

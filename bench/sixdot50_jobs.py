@@ -1,4 +1,9 @@
-"""Single-leg 6DOT50 jobs through the producer message to ``reconciled``, on the local stack."""
+"""Jobs per second and time to the first provider call, for single-leg 6DOT50 jobs.
+
+Beside the jobs, in the same run and on the same broker and worker: a no-op task's drain rate,
+the ceiling for one task per job (a job here costs two tasks, a ledger write or four, and two
+provider calls).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import redis
 from sqlalchemy import func, select
 
+from bench.measure import table
 from worker.celery_app import create_celery
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
@@ -20,48 +28,80 @@ from worker.ledger.tables import jobs
 from worker.producer import publish
 
 
-def run(count: int) -> dict[str, Any]:
-    stack = Stack.prepare(Path(tempfile.mkdtemp(prefix="cancelflow-bench-")))
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+def run(count: int = 500, rate: float = 50.0, paced: int = 300) -> dict[str, Any]:
+    stack = Stack.prepare(Path(tempfile.mkdtemp(prefix="cancelflow-bench-6d-")))
     try:
         stack.start_sandbox()
         stack.start_worker()
         sandbox = SandboxControl(stack.sandbox_url)
-        batches = [sandbox.seed_batch(count=1, amount_each="10.00")["id"] for _ in range(count)]
         settings = stack.settings()
         producer = create_celery(settings)
         engine = create_ledger_engine(settings.database_url)
+        broker = redis.Redis.from_url(settings.redis_url)
+
+        # The ceiling: no-op tasks published as fast as possible, counted as they run.
+        counter = f"bench:noop:{uuid.uuid4().hex}"
+        started = time.perf_counter()
+        for _ in range(count):
+            producer.send_task("cancelflow.noop", args=[counter], queue="cancelflow.internal")
+        wait_until(lambda: int(broker.get(counter) or 0) >= count, timeout=300,
+                   what="the no-op tasks", interval=0.05)
+        noop_seconds = time.perf_counter() - started
+
+        # Jobs, published as fast as possible, to reconciled.
+        batches = [sandbox.seed_batch(count=1, amount_each="10.00")["id"] for _ in range(count)]
         started = time.perf_counter()
         for batch in batches:
             publish(producer, {"idempotency_key": f"bench-{uuid.uuid4()}",
                                "legs": [{"provider": "sixdot50", "batch_id": batch}]})
-        published = time.perf_counter() - started
 
-        def reconciled() -> int | None:
+        def reconciled(expected: int) -> bool:
             with engine.connect() as conn:
-                done = conn.execute(
-                    select(func.count()).select_from(jobs).where(jobs.c.state == "reconciled")
-                ).scalar_one()
-            return done if done >= count else None
+                done = conn.execute(select(func.count()).select_from(jobs).where(
+                    jobs.c.state == "reconciled")).scalar_one()
+            return bool(done >= expected)
 
-        wait_until(reconciled, timeout=600, what=f"{count} jobs to reconcile", interval=0.2)
-        elapsed = time.perf_counter() - started
-        with engine.connect() as conn:
-            rows = conn.execute(select(jobs.c.created_at, jobs.c.updated_at)).all()
-        latencies = sorted((u - c).total_seconds() for c, u in rows)
-        result = {
-            "jobs": count,
-            "publish_seconds": round(published, 3),
-            "wall_seconds": round(elapsed, 3),
-            "jobs_per_second": round(count / elapsed, 1),
-            "accept_to_reconciled_p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "accept_to_reconciled_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))]
-                                                 * 1000, 1),
-        }
-        print("6DOT50 single-leg jobs, producer message to reconciled")
-        for key, value in result.items():
-            print(f"  {key:32} {value}")
-        engine.dispose()
+        wait_until(lambda: reconciled(count), timeout=600, what=f"{count} jobs", interval=0.1)
+        job_seconds = time.perf_counter() - started
+
+        # Latency to the first provider call, at a steady rate.
+        paced_batches = [sandbox.seed_batch(count=1, amount_each="10.00")["id"]
+                         for _ in range(paced)]
+        published: dict[str, float] = {}
+        start = time.time()
+        for n, batch in enumerate(paced_batches):
+            time.sleep(max(0.0, start + n / rate - time.time()))  # pacing, not waiting on state
+            published[batch] = time.time()
+            publish(producer, {"idempotency_key": f"paced-{uuid.uuid4()}",
+                               "legs": [{"provider": "sixdot50", "batch_id": batch}]})
+        wait_until(lambda: reconciled(count + paced), timeout=600, what="the paced jobs",
+                   interval=0.1)
+        first_call: dict[str, float] = {}
+        for call in sandbox.calls(provider="sixdot50", operation="cancel_batch"):
+            target = call["target"]
+            if target in published and target not in first_call:
+                first_call[target] = datetime.fromisoformat(
+                    call["at"].replace("Z", "+00:00")).timestamp()
+        delays = [(first_call[b] - published[b]) * 1000 for b in paced_batches if b in first_call]
         producer.close()
-        return result
+        engine.dispose()
     finally:
         stack.stop_all()
+    result = {
+        "jobs": count,
+        "noop_tasks_per_second": round(count / noop_seconds, 1),
+        "jobs_per_second": round(count / job_seconds, 1),
+        "ratio_jobs_to_noop": round(noop_seconds / job_seconds, 3),
+        "paced_jobs": paced,
+        "paced_rate_per_second": rate,
+        "publish_to_first_call_p50_ms": round(statistics.median(delays), 1),
+        "publish_to_first_call_p99_ms": round(_percentile(delays, 0.99), 1),
+    }
+    table("6DOT50 single-leg jobs against a no-op task on the same broker and worker "
+          "(threads x8)", [(k, str(v)) for k, v in result.items()])
+    return result

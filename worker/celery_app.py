@@ -64,7 +64,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
-    celery = Celery("cancelflow", include=["tasks.submit", "tasks.legs", "tasks.sweep"])
+    celery = Celery("cancelflow",
+                    include=["tasks.submit", "tasks.legs", "tasks.sweep", "tasks.noop"])
     celery.conf.update(celery_config(settings or load_settings()))
     return celery
 
