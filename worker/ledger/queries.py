@@ -129,6 +129,14 @@ class Ledger:
             )
         return [_job(row) for row in self.conn.execute(query)]
 
+    def start_job(self, job_id: str, now: datetime) -> None:
+        """accepted -> in_progress, if it still is accepted."""
+        self.conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.state == JobState.ACCEPTED.value)
+            .values(state=JobState.IN_PROGRESS.value, updated_at=now, version=jobs.c.version + 1)
+        )
+
     def update_job(self, job_id: str, **values: Any) -> None:
         self.conn.execute(
             update(jobs).where(jobs.c.id == job_id).values(version=jobs.c.version + 1, **values)

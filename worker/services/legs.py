@@ -148,7 +148,8 @@ def _claimable(leg: LegRecord, now: datetime) -> bool | None:
 def _job_options(ledger: Ledger, job_id: str, now: datetime) -> str:
     job = ledger.get_job(job_id)
     if job is not None and job.state is JobState.ACCEPTED:
-        refresh_job(ledger, job_id, now)
+        # A leg is in flight: the job is in progress (no need to count its legs for that).
+        ledger.start_job(job_id, now)
     return str(((job.request if job else None) or {}).get("on_cutoff") or "reject")
 
 
