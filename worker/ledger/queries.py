@@ -64,6 +64,21 @@ def _leg(row: Row[Any]) -> LegRecord:
     )
 
 
+def _attempt(row: Row[Any]) -> AttemptRecord:
+    m = row._mapping
+    return AttemptRecord(
+        id=m["id"],
+        leg_id=m["leg_id"],
+        operation=m["operation"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        http_status=m["http_status"],
+        outcome=m["outcome"],
+        provider_code=m["provider_code"],
+        latency_ms=m["latency_ms"],
+    )
+
+
 def encode_cursor(created_at: datetime, job_id: str) -> str:
     raw = json.dumps([created_at.isoformat(), job_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -442,18 +457,7 @@ class Ledger:
     def attempts_of(self, leg_id: str) -> list[AttemptRecord]:
         query = select(attempts).where(attempts.c.leg_id == leg_id).order_by(attempts.c.id)
         return [
-            AttemptRecord(
-                id=m["id"],
-                leg_id=m["leg_id"],
-                operation=m["operation"],
-                started_at=m["started_at"],
-                finished_at=m["finished_at"],
-                http_status=m["http_status"],
-                outcome=m["outcome"],
-                provider_code=m["provider_code"],
-                latency_ms=m["latency_ms"],
-            )
-            for m in (row._mapping for row in self.conn.execute(query))
+            _attempt(row) for row in self.conn.execute(query)
         ]
 
     # metrics: a few aggregate reads per scrape, never a row per job or leg
@@ -491,8 +495,7 @@ class Ledger:
 
     def job_state_counts(self) -> dict[JobState, int]:
         """Jobs per state over the whole ledger."""
-        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
-        return {JobState(state): int(n) for state, n in self.conn.execute(query)}
+        return {JobState(state): n for state, n, _oldest in self.job_state_summary()}
 
     def attempts_of_job(self, job_id: str, limit: int) -> list[AttemptRecord]:
         """The latest ``limit`` provider calls made for any of the job's legs, oldest first."""
@@ -504,18 +507,7 @@ class Ledger:
             .limit(limit)
         )
         found = [
-            AttemptRecord(
-                id=m["id"],
-                leg_id=m["leg_id"],
-                operation=m["operation"],
-                started_at=m["started_at"],
-                finished_at=m["finished_at"],
-                http_status=m["http_status"],
-                outcome=m["outcome"],
-                provider_code=m["provider_code"],
-                latency_ms=m["latency_ms"],
-            )
-            for m in (row._mapping for row in self.conn.execute(query))
+            _attempt(row) for row in self.conn.execute(query)
         ]
         found.reverse()
         return found
