@@ -105,6 +105,7 @@ def build_context(
         lease_seconds=settings.leg_lease_seconds,
         callback_timeout_seconds=settings.callback_timeout_seconds,
         throttle=throttle or RedisThrottle(settings.redis_url),
+        inline_first_round=True,
         pools=ProviderPools({
             Provider.SIXDOT50: settings.concurrency_sixdot50,
             Provider.PAYWALL: settings.concurrency_paywall,

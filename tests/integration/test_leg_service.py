@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -308,4 +309,37 @@ def test_a_failed_summary_read_is_read_again_by_the_sweep(engine: Engine,
     assert get_job(engine, job_id)["state"] == "in_progress"  # type: ignore[index]
     assert sweep(ctx).evidence_reads == 1 and dispatcher.evidence == [leg_id]
     assert refresh_evidence(ctx, leg_id)
+    assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]
+
+
+def test_the_submit_task_cancels_the_first_batch_itself(engine: Engine,
+                                                        dispatcher: FakeDispatcher) -> None:
+    """With inline_first_round, a one-leg job is cancelled by its submit task: nothing else is
+    dispatched, the attempt row was written before the call, and the job reconciles."""
+    import dataclasses
+
+    driver = ScriptedDriver([Cancelled(already=False)])
+    ctx = dataclasses.replace(make_ctx(engine, dispatcher, driver), inline_first_round=True)
+    job_id = submit(ctx, (), message()).job_id
+    job = get_job(engine, job_id)
+    assert job is not None and job["state"] == "reconciled"
+    assert dispatcher.legs == [] and driver.calls == ["cancel_batch", "get_batch"]
+    with UnitOfWork(engine) as ledger:
+        calls = [(a.operation, a.outcome) for a in ledger.attempts_of(job["legs"][0]["id"])]
+    assert calls == [("cancel_batch", "ok"), ("get_batch", "ok")]
+
+
+def test_legs_beyond_the_first_batch_are_dispatched(engine: Engine,
+                                                    dispatcher: FakeDispatcher) -> None:
+    """A job larger than one batch: the first batch runs inline, the rest go to the queue."""
+    import dataclasses
+
+    legs = [{"provider": "sixdot50", "batch_id": str(uuid.uuid4())} for _ in range(11)]
+    driver = ScriptedDriver([Cancelled(already=False) for _ in range(11)])
+    ctx = dataclasses.replace(make_ctx(engine, dispatcher, driver), inline_first_round=True)
+    job_id = submit(ctx, (), {"request": {"idempotency_key": "big", "legs": legs}}).job_id
+    assert driver.calls.count("cancel_batch") == 8  # the default bound per provider
+    assert len(dispatcher.legs) == 3
+    for leg_id, _ in dispatcher.legs:
+        process_leg(ctx, leg_id)
     assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]

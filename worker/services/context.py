@@ -38,6 +38,9 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     rng: Callable[[], float] = field(default=random.random)
     throttle: Throttle = field(default_factory=MemoryThrottle)
+    # The submit task runs the first batch of a new job itself (the worker does; tests that
+    # drive each step by hand leave it off).
+    inline_first_round: bool = False
     pools: ProviderPools = field(default_factory=ProviderPools)
 
     def uow(self, *, read_only: bool = False) -> UnitOfWork:

@@ -160,7 +160,11 @@ def claim_leg(ctx: Context, leg_id: str) -> Claim | None:
 
 def process_legs(ctx: Context, leg_ids: Sequence[str]) -> list[LegStep]:
     """One round for each leg that can be claimed; their follow-ups are dispatched."""
-    claims = claim_legs(ctx, leg_ids)
+    return run_claimed(ctx, claim_legs(ctx, leg_ids))
+
+
+def run_claimed(ctx: Context, claims: Sequence[Claim]) -> list[LegStep]:
+    """One round for each claimed leg, concurrently; record them, dispatch their follow-ups."""
     if not claims:
         return []
     if len(claims) == 1:

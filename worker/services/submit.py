@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,6 +28,7 @@ from worker.domain.request import (
 )
 from worker.domain.states import JobState, LegState, Provider
 from worker.services.context import Context
+from worker.services.legs import INTENT, Claim, run_claimed
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +125,38 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             "target": target_of(leg),
             "state": LegState.PENDING.value,
             "match_key": getattr(leg, "merchant_unique_code", None),
+            # Every row names the same columns (one INSERT for all), claimed below or not.
+            "lease_token": None,
+            "lease_expires_at": None,
+            "attempts": 0,
+            "version": 0,
             "next_attempt_at": now,
             "created_at": now,
             "updated_at": now,
         }
         for position, leg in enumerate(request.legs)
     ]
+    first = _first_batch(ctx, leg_rows) if ctx.inline_first_round else []
+    token = str(uuid.uuid4())
+    for row in first:
+        # Inserted already claimed, as claim_legs would leave them: one transaction less.
+        row.update(state=LegState.IN_FLIGHT.value, lease_token=token, attempts=1, version=1,
+                   lease_expires_at=now + timedelta(seconds=ctx.lease_seconds))
+    if first:
+        job_row["state"] = JobState.IN_PROGRESS.value
+    claims: list[Claim] = []
     with ctx.uow() as ledger:
         created = ledger.insert_job(job_row, leg_rows)
         job = ledger.get_job(job_id)
         if created:
-            waiting = [(str(row["id"]), Provider(str(row["provider"]))) for row in leg_rows]
+            claimed = {str(row["id"]) for row in first}
+            waiting = [(str(row["id"]), Provider(str(row["provider"]))) for row in leg_rows
+                       if str(row["id"]) not in claimed]
+            if claimed:
+                # Written before the calls: a worker killed mid-call still leaves its trace.
+                intents = ledger.start_attempts(sorted(claimed), INTENT, now)
+                claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id])
+                          for leg in ledger.get_legs(sorted(claimed))]
         else:
             # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
             # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
@@ -143,7 +167,22 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
     _dispatch_in_batches(ctx, waiting)
+    if claims:
+        run_claimed(ctx, claims)
     return Submitted(job_id, created, job.state)
+
+
+def _first_batch(ctx: Context, leg_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The legs the submit task cancels itself: the first batch of the first provider.
+
+    A job of one leg then costs one task and two transactions instead of two and three; the
+    other legs are dispatched in batches as usual.
+    """
+    if not leg_rows:
+        return []
+    provider = Provider(str(leg_rows[0]["provider"]))
+    size = max(1, min(BATCH_SIZE, ctx.pools.limit(provider)))
+    return [row for row in leg_rows if row["provider"] == provider.value][:size]
 
 
 def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None:
