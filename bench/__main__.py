@@ -19,7 +19,7 @@ from bench import bambora_legs, callback_ingest, paywall_growth, sixdot50_jobs
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "sixdot50": lambda: sixdot50_jobs.run(),
-    "callbacks": lambda: callback_ingest.run(150),
+    "callbacks": lambda: callback_ingest.run(150, rounds=5),
     "bambora": lambda: bambora_legs.run(),
     "paywall-growth": lambda: paywall_growth.run(),
 }

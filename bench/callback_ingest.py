@@ -112,6 +112,8 @@ def run(page_count: int = 200, concurrency: int = 4, rounds: int = 3) -> dict[st
         "bare_payments_per_second": round(page_count * PAGE / bare),
         "durable_payments_per_second": round(page_count * PAGE / durable),
         "ratio_durable_to_bare": round(bare / durable, 3),
+        "ratios_per_round": [round(b / d, 3) for b, d in zip(bare_times, durable_times,
+                                                             strict=True)],
     }
     table("Paywall callbacks through gunicorn (2 workers each), 1,000-payment pages, "
           f"{concurrency} concurrent senders, median of {rounds} interleaved rounds",
