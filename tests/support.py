@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -40,3 +41,13 @@ def today_in(zone: str) -> str:
     from zoneinfo import ZoneInfo
 
     return datetime.now(ZoneInfo(zone)).date().isoformat()
+
+
+class Clock:
+    """A settable clock, so expiries and day boundaries are tested without waiting."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now

@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import RunningSandbox, create_app, start_in_thread
+from tests.support import Clock
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 CLIENT = ("sandbox-client", "sandbox-secret")
@@ -26,31 +26,6 @@ PROBLEMS = "https://api.bambora.com/problems/"
 MERCHANT = "m-1"
 # Every reserved character a path segment can carry, plus non-ASCII (2-, 3- and 4-byte UTF-8).
 RESERVED = "/?#%&=+ ;:@!$'()*,[]~\\\"<>{}|^`é€😀"
-
-
-class Clock:
-    """A settable clock, so token expiry is tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Flask:
-    return create_app(clock=clock)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def seed(client: Any, reference: str = "order-1", **body: Any) -> dict[str, Any]:

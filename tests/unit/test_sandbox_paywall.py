@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import RunningSandbox, create_app, start_in_thread
+from tests.support import Clock
 
 # 09:00 UTC is 12:00 in Istanbul: the middle of 2026-11-21 there.
 START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -38,31 +38,6 @@ PATHS = {
 }
 HASH_KEY = "sandbox-hash-key"
 ENVELOPE = ["ErrorCodeType", "ErrorMessage", "ErrorCode", "Result", "Message", "Body"]
-
-
-class Clock:
-    """A settable clock, so days and the 7-day window are tested without waiting."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Flask:
-    return create_app(clock=clock)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 Client = FlaskClient | httpx.Client
@@ -578,7 +553,7 @@ def test_paging_any_mix_of_operations_reads_every_row_once_in_order(
     size: int,
 ) -> None:
     """Whatever the single and bulk cancels, the pages concatenate to the ordered rows."""
-    client = create_app(clock=Clock()).test_client()
+    client = create_app(clock=Clock(START)).test_client()
     fail_count = min(fail_count, count)
     seed(client, code="B", count=count, fail_count=fail_count, hold=True)
     events = [i % count for i in before] + [-1] * bulk_cancel + [i % count for i in after]

@@ -8,41 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import create_app
+from tests.support import Clock
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 CREDENTIALS = {"key": "sandbox-key", "secret": "sandbox-secret"}
 UNKNOWN_ID = "f945d71c-b00f-4e77-8175-253093157a2f"
-
-
-class Clock:
-    """A settable clock, so token expiry is tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Flask:
-    return create_app(clock=clock)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def seed(client: FlaskClient, **body: Any) -> dict[str, Any]:
