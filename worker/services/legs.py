@@ -317,13 +317,21 @@ ROUND_COLUMNS = ("state", "reason", "detail", "already_cancelled", "provider_ref
 def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:
     """Apply every round's result (if the leg is still ours) and its calls, in one transaction."""
     now = ctx.clock()
+    finished, added, dropped = _attempt_rows(results)
+    # The claim counted one attempt per leg; the calls made beyond it (or none at all).
+    delta: dict[str, int] = {}
+    for added_row in added:
+        delta[added_row["leg_id"]] = delta.get(added_row["leg_id"], 0) + 1
+    for dropped_row in dropped:
+        delta[dropped_row["leg_id"]] = delta.get(dropped_row["leg_id"], 0) - 1
     rows = []
     for result in results:
         assert can_transition(LegState.IN_FLIGHT, result.state), result.state
         leg = result.claim.leg
         values = {"needs_resolve": False, "next_attempt_at": None, **result.values,
                   "state": result.state.value, "updated_at": now}
-        row: dict[str, Any] = {"b_id": leg.id, "b_version": result.claim.version}
+        row: dict[str, Any] = {"b_id": leg.id, "b_version": result.claim.version,
+                               "b_attempts_delta": delta.get(leg.id, 0)}
         for column in ROUND_COLUMNS:
             current = getattr(leg, column)
             row[f"b_{column}"] = values.get(
@@ -331,7 +339,9 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         rows.append(row)
     with ctx.uow() as ledger:
         applied = ledger.finish_many(rows)
-        ledger.record_attempts(*_attempt_rows(results))
+        # A leg whose change did not apply still made its calls: count them on it.
+        ledger.record_attempts(finished, added, dropped,
+                               recount={row["b_id"] for row in rows} - applied)
         for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
             refresh_job(ledger, job_id, now)
         ledger.commit()

@@ -146,9 +146,10 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
         job_row["state"] = JobState.IN_PROGRESS.value
     claims: list[Claim] = []
     with ctx.uow() as ledger:
-        created = ledger.insert_job(job_row, leg_rows)
-        job = ledger.get_job(job_id)
-        if created:
+        stored = ledger.insert_job_returning_legs(job_row, leg_rows, returning=bool(first))
+        created = stored is not None
+        if stored is not None:
+            state = JobState(str(job_row["state"]))
             claimed = {str(row["id"]) for row in first}
             waiting = [(str(row["id"]), Provider(str(row["provider"]))) for row in leg_rows
                        if str(row["id"]) not in claimed]
@@ -156,20 +157,22 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
                 # Written before the calls: a worker killed mid-call still leaves its trace.
                 intents = ledger.start_attempts(sorted(claimed), INTENT, now)
                 claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id])
-                          for leg in ledger.get_legs(sorted(claimed))]
+                          for leg in stored if leg.id in claimed]
         else:
+            job = ledger.get_job(job_id)
+            assert job is not None
+            state = job.state
             # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
             # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
             waiting = [(leg.id, leg.provider)
                        for leg in ledger.legs_in_states(job_id, [LegState.PENDING])]
         ledger.commit()
-    assert job is not None
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
     _dispatch_in_batches(ctx, waiting)
     if claims:
         run_claimed(ctx, claims)
-    return Submitted(job_id, created, job.state)
+    return Submitted(job_id, created, state)
 
 
 def _first_batch(ctx: Context, leg_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
