@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import weakref
@@ -15,7 +17,49 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 # An execution option: this connection only reads.
 READ_ONLY = "cancelflow_read_only"
 
-_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+class WriterLock:
+    """The turn to write to a SQLite ledger: threads queue on a lock, processes on a file lock.
+
+    SQLite has one writer at a time, and writers that meet in its busy handler sleep and poll
+    (in steps up to 100 ms) instead of taking turns: a queue here hands the ledger to the next
+    writer as soon as the last one commits. The file lock (``flock`` on a file beside the
+    ledger) is opened once per process, as a forked child must not share its parent's.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._threads = threading.Lock()
+        self._path = path.with_name(path.name + ".writer-lock") if path is not None else None
+        self._fd: tuple[int, int] | None = None  # (pid, descriptor)
+
+    def _descriptor(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._fd[0] != os.getpid():
+            self._fd = (os.getpid(), os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
+        return self._fd[1]
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            fd = self._descriptor()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            fd = self._descriptor()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -62,15 +106,10 @@ def create_ledger_engine(url: str) -> Engine:
         # waiting; taking the write lock up front makes concurrent writers queue instead.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    _writer_locks[engine] = threading.Lock()
+    _writer_locks[engine] = WriterLock(path)
     return engine
 
 
-def writer_lock(engine: Engine) -> threading.Lock | None:
-    """The lock a process's threads take before writing to a SQLite ledger.
-
-    SQLite has one writer at a time. Threads that met in SQLite's busy handler would sleep and
-    poll (in steps up to 100 ms); queueing on a lock in the process wakes the next one at once.
-    Other processes still wait in the busy handler.
-    """
+def writer_lock(engine: Engine) -> WriterLock | None:
+    """The lock a writer takes before writing to a SQLite ledger (None for PostgreSQL)."""
     return _writer_locks.get(engine)
