@@ -27,9 +27,40 @@ from worker.settings import Settings, load_settings
 USER_AGENT = "cancelflow/0.1"
 
 
-def http_client(settings: Settings) -> httpx.Client:
-    """One long-lived client per process: pooled connections, explicit timeouts."""
-    return httpx.Client(
+class _NoCookies(httpx.Cookies):
+    """Providers' APIs authenticate with tokens and headers: a cookie one of them sets is
+    neither kept nor sent back (and the per-call cookie bookkeeping is skipped)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+    def __bool__(self) -> bool:
+        return False
+
+
+class ProviderClient(httpx.Client):
+    """An httpx client that keeps no cookies."""
+
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("a provider client keeps no cookies")
+
+
+def http_client(
+    settings: Settings, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """One long-lived client per process: pooled connections, explicit timeouts, no cookies."""
+    return ProviderClient(
+        transport=transport,
         timeout=httpx.Timeout(settings.http_timeout_seconds),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         headers={"User-Agent": USER_AGENT},
