@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Connection,
     Executable,
     Row,
+    Table,
     and_,
     bindparam,
     case,
@@ -71,13 +72,13 @@ _LEG_EVIDENCE = (select(legs.c.id, legs.c.state, legs.c.reconciliation)
 
 
 @functools.cache
-def _insert_job_once(dialect: str) -> Executable | None:
-    """INSERT ... ON CONFLICT DO NOTHING where the dialect has it (a repeated key then costs
-    no savepoint); None elsewhere."""
+def _insert_once(table: Table, dialect: str) -> Executable | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the key, where the dialect has it (a repeat
+    then costs no savepoint, and other integrity errors still raise); None elsewhere."""
     if dialect == "sqlite":
-        return sqlite.insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
+        return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
     if dialect == "postgresql":
-        return postgresql.insert(jobs).on_conflict_do_nothing().returning(jobs.c.id)
+        return postgresql.insert(table).on_conflict_do_nothing().returning(table.c.id)
     return None
 
 
@@ -187,6 +188,21 @@ class Ledger:
     def commit(self) -> None:
         self.conn.commit()
 
+    def _insert_once(self, table: Table, row: dict[str, Any]) -> bool:
+        """Insert the row unless one with the same key is there; whether it was inserted."""
+        once = _insert_once(table, self.conn.dialect.name)
+        if once is not None:
+            # RETURNING rather than the row count, which psycopg does not give here.
+            return self.conn.execute(once, row).first() is not None
+        nested = self.conn.begin_nested()
+        try:
+            self.conn.execute(insert(table), row)
+        except IntegrityError:
+            nested.rollback()
+            return False
+        nested.commit()
+        return True
+
     # jobs
 
     def insert_job(self, job: dict[str, Any], leg_rows: Sequence[dict[str, Any]]) -> bool:
@@ -198,19 +214,8 @@ class Ledger:
     ) -> list[LegRecord] | None:
         """Insert a job and its legs, answering the legs as stored (in ``leg_rows`` order);
         None (and nothing written) when the id exists already."""
-        once = _insert_job_once(self.conn.dialect.name)
-        if once is not None:
-            # RETURNING rather than the row count, which psycopg does not give here.
-            if self.conn.execute(once, job).first() is None:
-                return None
-        else:
-            nested = self.conn.begin_nested()
-            try:
-                self.conn.execute(insert(jobs), job)
-            except IntegrityError:
-                nested.rollback()
-                return None
-            nested.commit()
+        if not self._insert_once(jobs, job):
+            return None
         if not leg_rows:
             return []
         if not returning:
@@ -350,35 +355,23 @@ class Ledger:
         return {leg_id for leg_id, version in applied if versions.get(leg_id) == version}
 
     def record_attempts(self, finished: Sequence[dict[str, Any]],
-                        added: Sequence[dict[str, Any]], dropped: Sequence[dict[str, Any]],
-                        recount: Iterable[str] | None = None) -> None:
+                        added: Sequence[dict[str, Any]], dropped: Sequence[dict[str, Any]]) -> None:
         """Fill attempt rows written before their calls, add the further calls, drop the rows
-        of calls never made. Each leg's count of attempts is kept right here for the legs in
-        ``recount`` (all when None); :meth:`finish_many` counted the others."""
+        of calls never made (the legs' counts are :meth:`count_attempts`' or the finish's)."""
         if finished:
             self.conn.execute(_FILL_ATTEMPT, [
                 {"b_attempt": row["attempt_id"], **{f"b_{n}": row[n] for n in ATTEMPT_FIELDS}}
                 for row in finished])
         if added:
             self.conn.execute(_INSERT_ATTEMPTS, list(added))
-        counts: dict[str, int] = {}
-        for row in added:
-            counts[row["leg_id"]] = counts.get(row["leg_id"], 0) + 1
         for row in dropped:
-            counts[row["leg_id"]] = counts.get(row["leg_id"], 0) - 1
             self.conn.execute(attempts.delete().where(attempts.c.id == row["attempt_id"]))
-        wanted = None if recount is None else set(recount)
-        changed = [{"b_id": leg_id, "b_n": n} for leg_id, n in counts.items()
-                   if n and (wanted is None or leg_id in wanted)]
+
+    def count_attempts(self, deltas: Mapping[str, int]) -> None:
+        """Add ``deltas[leg_id]`` to each leg's count of attempts."""
+        changed = [{"b_id": leg_id, "b_n": n} for leg_id, n in deltas.items() if n]
         if changed:
             self.conn.execute(_COUNT_ATTEMPTS, changed)
-
-    def renew_lease(self, leg_id: str, lease_token: str, until: datetime) -> None:
-        self.conn.execute(
-            update(legs)
-            .where(legs.c.id == leg_id, legs.c.lease_token == lease_token)
-            .values(lease_expires_at=until)
-        )
 
     def legs_due(self, now: datetime, states: Iterable[LegState], limit: int) -> list[LegRecord]:
         """Legs in ``states`` whose next attempt time has passed (oldest first)."""
@@ -452,14 +445,7 @@ class Ledger:
 
     def insert_page(self, page: dict[str, Any]) -> bool:
         """Store a callback page once; False when that page was stored before."""
-        nested = self.conn.begin_nested()
-        try:
-            self.conn.execute(insert(callback_pages).values(**page))
-        except IntegrityError:
-            nested.rollback()
-            return False
-        nested.commit()
-        return True
+        return self._insert_once(callback_pages, page)
 
     def page_totals(self, *, bulk_payment_id: str | None, code: str | None) -> list[Any]:
         """(bulk_payment_id, page_number, total_pages, totals) of the pages under an id or code."""
@@ -504,13 +490,6 @@ class Ledger:
         self.conn.execute(insert(attempts).values(leg_id=leg_id, **values))
         self.conn.execute(
             update(legs).where(legs.c.id == leg_id).values(attempts=legs.c.attempts + 1)
-        )
-
-    def drop_attempt(self, attempt_id: int, leg_id: str) -> None:
-        """Forget an attempt row written for a call that was never made."""
-        self.conn.execute(attempts.delete().where(attempts.c.id == attempt_id))
-        self.conn.execute(
-            update(legs).where(legs.c.id == leg_id).values(attempts=legs.c.attempts - 1)
         )
 
     def finish_attempt(self, attempt_id: int, **values: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from worker.providers.calls import CallRecord
 from worker.services.context import Context
@@ -11,23 +10,20 @@ from worker.services.context import Context
 
 @dataclass
 class AttemptRecorder:
-    """A ``CallObserver`` that writes attempt rows and renews the leg's lease at each call.
+    """A ``CallObserver`` that writes an attempt row for each call, for calls made outside a
+    leg's round (the sweep's callback recovery).
 
     The row is committed before the call so that a worker killed mid-call still leaves a trace
-    (an attempt with no outcome), and the renewed lease covers the call's whole timeout.
+    (an attempt with no outcome).
     """
 
     ctx: Context
     leg_id: str
-    lease_token: str
 
     def before(self, operation: str) -> object:
         now = self.ctx.clock()
         with self.ctx.uow() as ledger:
             attempt_id = ledger.start_attempt(self.leg_id, operation, now)
-            ledger.renew_lease(
-                self.leg_id, self.lease_token, now + timedelta(seconds=self.ctx.lease_seconds)
-            )
             ledger.commit()
         return attempt_id
 

@@ -339,9 +339,9 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         rows.append(row)
     with ctx.uow() as ledger:
         applied = ledger.finish_many(rows)
+        ledger.record_attempts(finished, added, dropped)
         # A leg whose change did not apply still made its calls: count them on it.
-        ledger.record_attempts(finished, added, dropped,
-                               recount={row["b_id"] for row in rows} - applied)
+        ledger.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
         for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
             refresh_job(ledger, job_id, now)
         ledger.commit()

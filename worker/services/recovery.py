@@ -56,7 +56,7 @@ def recover_leg(ctx: Context, leg_id: str) -> str | None:
     if stage >= 2 or not isinstance(driver, PaywallDriver):
         return _give_up(ctx, leg_id)
     code = leg.target["merchant_unique_code"]
-    calls = AttemptRecorder(ctx, leg.id, lease_token="")
+    calls = AttemptRecorder(ctx, leg.id)
     try:
         if stage == 0:
             refused = driver.api.send_callback(code, date.fromisoformat(leg.target["payment_date"]),
