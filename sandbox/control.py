@@ -6,7 +6,7 @@ the state that path uses.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from typing import Any
 
 from flask import Blueprint, request
@@ -24,6 +24,19 @@ class ControlError(ValueError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def add_revoke_tokens(control: Blueprint, tokens: Callable[[], MutableMapping[str, Any]]) -> None:
+    """`POST <control>/revoke-tokens`: invalidate every token a provider issued, so that its next
+    call answers 401. ``tokens`` gives the provider's token table (read under the state lock)."""
+
+    @control.post("/revoke-tokens")
+    def revoke_tokens() -> ControlAnswer:
+        with current_state().lock:
+            issued = tokens()
+            revoked = len(issued)
+            issued.clear()
+        return {"revoked": revoked}, 200
 
 
 def refuse(error: ControlError) -> ControlAnswer:

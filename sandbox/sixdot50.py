@@ -22,6 +22,7 @@ from flask import Blueprint, request
 from sandbox.control import (
     ControlAnswer,
     ControlError,
+    add_revoke_tokens,
     field_value,
     json_object,
     refuse_unknown,
@@ -306,14 +307,7 @@ def move_batch(batch_id: str) -> ControlAnswer:
         return batch.to_json(), 200
 
 
-@control.post("/revoke-tokens")
-def revoke_tokens() -> ControlAnswer:
-    """Invalidate every issued token, so the next call answers 401."""
-    with current_state().lock:
-        store = _store()
-        revoked = len(store.tokens)
-        store.tokens.clear()
-    return {"revoked": revoked}, 200
+add_revoke_tokens(control, lambda: _store().tokens)
 
 
 def _store() -> SixDot50Store:

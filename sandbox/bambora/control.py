@@ -18,7 +18,13 @@ from sandbox.bambora.model import (
     BamboraStore,
     Payment,
 )
-from sandbox.control import ControlAnswer, ControlError, field_value, json_object
+from sandbox.control import (
+    ControlAnswer,
+    ControlError,
+    add_revoke_tokens,
+    field_value,
+    json_object,
+)
 from sandbox.state import current_state
 
 control = Blueprint(f"{NAME}_control", __name__, url_prefix=f"/_sandbox/{NAME}")
@@ -83,14 +89,7 @@ def move_payment(merchant: str) -> ControlAnswer:
         return payment.to_json(), 200
 
 
-@control.post("/revoke-tokens")
-def revoke_tokens() -> ControlAnswer:
-    """Invalidate every issued token, so the next call answers 401."""
-    with current_state().lock:
-        store = _store()
-        revoked = len(store.tokens)
-        store.tokens.clear()
-    return {"revoked": revoked}, 200
+add_revoke_tokens(control, lambda: _store().tokens)
 
 
 def _store() -> BamboraStore:
