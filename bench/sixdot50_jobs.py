@@ -97,9 +97,10 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
             for batch in batches:
                 publish(producer, {"idempotency_key": f"bench-{uuid.uuid4()}",
                                    "legs": [{"provider": "sixdot50", "batch_id": batch}]})
-            done = count * (round_number + 1)
-            wait_until(lambda: reconciled(done), timeout=600,  # noqa: B023 (called at once)
-                       what=f"{count} jobs", interval=0.02)
+            def finished(expected: int = count * (round_number + 1)) -> bool:
+                return reconciled(expected)
+
+            wait_until(finished, timeout=600, what=f"{count} jobs", interval=0.02)
             job_seconds = time.perf_counter() - started
             job_cpu.append((_cpu_seconds(worker) - cpu_before) * 1000 / count)
             sandbox_cpu.append((_cpu_seconds(sandbox_process) - sandbox_before) * 1000 / count)
