@@ -129,6 +129,7 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
         delays = [(first_call[b] - published[b]) * 1000 for b in paced_batches if b in first_call]
         producer.close()
         engine.dispose()
+        sandbox.close()
     finally:
         stack.stop_all()
     result = {
