@@ -31,7 +31,7 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from bench import plain_app
-from bench.measure import run_concurrently, table
+from bench.measure import cpu_seconds, run_concurrently, table
 from worker.celery_app import create_celery
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
@@ -42,18 +42,6 @@ from worker.ledger.tables import jobs
 from worker.producer import publish
 
 FINAL = [state.value for state in FINAL_JOB_STATES]
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    """User + system CPU of a process and its children so far."""
-    total = 0.0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
 
 
 class _Bench:
@@ -153,9 +141,12 @@ def _spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (rounds {rounds})"
 
 
-def run(count: int = 400, latency_ms: int = 100, rounds: int = 3,
-        sixdot50_count: int = 200) -> dict[str, Any]:
-    """``rounds`` interleaved rounds of each side; medians, spreads, each round's ratios."""
+def run(count: int = 400, latency_ms: int = 100, rounds: int = 3, sixdot50_count: int = 200,
+        worker_concurrency: int | None = None) -> dict[str, Any]:
+    """``rounds`` interleaved rounds of each side; medians, spreads, each round's ratios.
+
+    ``worker_concurrency`` overrides cancelflow's default (to compare settings side by side).
+    """
     stack = Stack.prepare(Path(tempfile.mkdtemp(prefix="cancelflow-bench-lat-")))
     seconds: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
@@ -168,7 +159,7 @@ def run(count: int = 400, latency_ms: int = 100, rounds: int = 3,
 
     try:
         stack.start_sandbox()
-        stack.start_worker()
+        stack.start_worker(concurrency=worker_concurrency)
         stack.start_worker("plain", app="bench.plain_app")
         bench = _Bench(stack)
         bench.sandbox.settings(latency_ms=latency_ms)
@@ -228,6 +219,7 @@ def run(count: int = 400, latency_ms: int = 100, rounds: int = 3,
         "jobs_per_round": {"bambora": count, "sixdot50": sixdot50_count},
         "rounds": rounds,
         "latency_ms": latency_ms,
+        "cancelflow_worker_concurrency": worker_concurrency or "default",
     }
     table(f"One-payment jobs at {latency_ms} ms provider latency, published at once: cancelflow "
           f"(default settings) vs a plain Celery task (threads x{plain_app.CONCURRENCY}) vs a "
