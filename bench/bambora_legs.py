@@ -107,6 +107,7 @@ def run(count: int = 5000, concurrency: int = 50, latency_ms: int = 50,
         cancelled = sum(1 for leg in job["legs"] if leg["state"] == "cancelled")
         producer.close()
         engine.dispose()
+        sandbox.close()
     finally:
         stack.stop_all()
     ceiling, elapsed = statistics.median(ceilings), statistics.median(walls)

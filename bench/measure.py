@@ -23,6 +23,18 @@ def run_concurrently(work: Iterable[T], fn: Callable[[T], object], concurrency: 
     return time.perf_counter() - started
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of a process and its children so far."""
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 class PeakMemory:
     """Samples the resident memory of a process and its children; keeps the peak (bytes)."""
 

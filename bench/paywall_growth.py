@@ -72,6 +72,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
             })
         producer.close()
         engine.dispose()
+        sandbox.close()
     finally:
         stack.stop_all()
     print("Paywall bulk from cancel to reconciled (pages of 1,000; receiver gunicorn x2)")

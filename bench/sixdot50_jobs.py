@@ -20,7 +20,7 @@ import psutil
 import redis
 from sqlalchemy import func, select
 
-from bench.measure import table
+from bench.measure import cpu_seconds, table
 from worker.celery_app import create_celery
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
@@ -35,25 +35,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
 
 
-def _cpu_seconds(process: psutil.Process) -> float:
-    """User + system CPU of a process and its children so far."""
-    total = 0.0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
+def run(count: int = 500, rounds: int = 3, rate: float = 50.0, paced: int = 300,
+        worker_concurrency: int | None = None) -> dict[str, Any]:
+    """``rounds`` interleaved rounds of ``count`` no-op tasks then ``count`` jobs; medians.
 
-
-def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
-        paced: int = 300) -> dict[str, Any]:
-    """``rounds`` interleaved rounds of ``count`` no-op tasks then ``count`` jobs; medians."""
+    ``worker_concurrency`` overrides the worker's default (to compare settings side by side).
+    """
     stack = Stack.prepare(Path(tempfile.mkdtemp(prefix="cancelflow-bench-6d-")))
     try:
         stack.start_sandbox()
-        stack.start_worker()
+        stack.start_worker(concurrency=worker_concurrency)
         sandbox = SandboxControl(stack.sandbox_url)
         settings = stack.settings()
         producer = create_celery(settings)
@@ -77,7 +68,7 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
         for round_number in range(rounds):
             # The ceiling: no-op tasks published as fast as possible, counted as they run.
             counter = f"bench:noop:{uuid.uuid4().hex}"
-            cpu_before = _cpu_seconds(worker)
+            cpu_before = cpu_seconds(worker)
             started = time.perf_counter()
             for _ in range(count):
                 producer.send_task("cancelflow.noop", args=[counter],
@@ -87,12 +78,12 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
 
             wait_until(drained, timeout=300, what="the no-op tasks", interval=0.02)
             noop_seconds = time.perf_counter() - started
-            noop_cpu.append((_cpu_seconds(worker) - cpu_before) * 1000 / count)
+            noop_cpu.append((cpu_seconds(worker) - cpu_before) * 1000 / count)
 
             # Jobs, published as fast as possible, to reconciled.
             batches = [sandbox.seed_batch(count=1, amount_each="10.00")["id"]
                        for _ in range(count)]
-            cpu_before, sandbox_before = _cpu_seconds(worker), _cpu_seconds(sandbox_process)
+            cpu_before, sandbox_before = cpu_seconds(worker), cpu_seconds(sandbox_process)
             started = time.perf_counter()
             for batch in batches:
                 publish(producer, {"idempotency_key": f"bench-{uuid.uuid4()}",
@@ -102,8 +93,8 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
 
             wait_until(finished, timeout=600, what=f"{count} jobs", interval=0.02)
             job_seconds = time.perf_counter() - started
-            job_cpu.append((_cpu_seconds(worker) - cpu_before) * 1000 / count)
-            sandbox_cpu.append((_cpu_seconds(sandbox_process) - sandbox_before) * 1000 / count)
+            job_cpu.append((cpu_seconds(worker) - cpu_before) * 1000 / count)
+            sandbox_cpu.append((cpu_seconds(sandbox_process) - sandbox_before) * 1000 / count)
             noop_rates.append(count / noop_seconds)
             job_rates.append(count / job_seconds)
             ratios.append(noop_seconds / job_seconds)
@@ -129,6 +120,7 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
         delays = [(first_call[b] - published[b]) * 1000 for b in paced_batches if b in first_call]
         producer.close()
         engine.dispose()
+        sandbox.close()
     finally:
         stack.stop_all()
     result = {
@@ -147,5 +139,6 @@ def run(count: int = 500, rounds: int = 3, rate: float = 50.0,
         "publish_to_first_call_p99_ms": round(_percentile(delays, 0.99), 1),
     }
     table("6DOT50 single-leg jobs against a no-op task on the same broker and worker "
-          "(threads x8), interleaved rounds, medians", [(k, str(v)) for k, v in result.items()])
+          f"(threads x{worker_concurrency or 'default'}), interleaved rounds, medians",
+          [(k, str(v)) for k, v in result.items()])
     return result

@@ -125,6 +125,7 @@ def run(size: int = 12, *, seed: int = 7, run_dir: Path | None = None,
             _check(engine, sandbox, stack, figures)
         finally:
             engine.dispose()
+            sandbox.close()
     finally:
         stack.stop_all()
     if figures.problems:

@@ -8,6 +8,7 @@ answer or the scripted fault.
 
 from __future__ import annotations
 
+import errno
 import functools
 import socket
 import struct
@@ -37,11 +38,15 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class FaultAbortError(ConnectionAbortedError):
-    """Raised while writing a faulted answer: werkzeug then writes nothing at all."""
+class FaultAbortError(ConnectionResetError):
+    """Raised while writing a faulted answer: the server then writes nothing at all.
+
+    A connection error with ECONNRESET, which both servers (werkzeug in-process, gunicorn for
+    `python -m sandbox`) take as "the client is gone": no 500, no traceback, the socket closed.
+    """
 
     def __init__(self, reset: bool) -> None:
-        super().__init__("reset" if reset else "closed without an answer")
+        super().__init__(errno.ECONNRESET, "reset" if reset else "closed without an answer")
         self.reset = reset
 
 
@@ -133,7 +138,8 @@ def _respond(
             real = _json_response(answer.body, answer.status, {}).get_data(as_text=True).strip()
             text = real[: max(1, len(real) // 2)]
         return Response(text, 200, mimetype="application/json")
-    sock = request.environ.get("werkzeug.socket")
+    environ = request.environ
+    sock = environ.get("werkzeug.socket") or environ.get("gunicorn.socket")
     return Response(_aborting(sock, reset=spec.action == "reset"), 200)
 
 
@@ -150,10 +156,14 @@ def _aborting(sock: socket.socket | None, *, reset: bool) -> Iterator[bytes]:
     if sock is not None:
         try:
             if reset:
-                # Linger on with timeout 0: close() sends RST instead of FIN.
+                # Linger on with timeout 0: close() sends RST instead of FIN. Closed here,
+                # before the server's own graceful close (shutdown(SHUT_WR)) could send a FIN
+                # ahead of the RST; the server's later close of this socket does nothing.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            # No more reads: even a plain werkzeug handler sees EOF and ends the connection.
-            sock.shutdown(socket.SHUT_RD)
+                sock.close()
+            else:
+                # No more reads: even a plain werkzeug handler sees EOF and ends the connection.
+                sock.shutdown(socket.SHUT_RD)
         except OSError:
             pass
     raise FaultAbortError(reset)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +21,7 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox import RunningSandbox, create_app, start_in_thread
+from sandbox import create_app, start_in_thread
 from sandbox.faults import DEFAULT_TIMEOUT_MS, FaultBook, FaultError, FaultSpec, parse_fault
 
 OPERATIONS = {"sixdot50": ("get_token", "cancel_batch", "get_batch", "list_payments")}
@@ -308,16 +310,53 @@ def test_calls_can_be_filtered_and_cleared(client: FlaskClient) -> None:
 # --- faults on the wire: a real threaded server ------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[RunningSandbox]:
+@contextlib.contextmanager
+def sandbox_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`python -m sandbox` on a free port (gunicorn): the process and its URL, stopped after."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline().strip()
+        assert line.startswith("sandbox listening on http://127.0.0.1:"), line
+        yield process, line.rsplit(" ", 1)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def served_process() -> Iterator[str]:
+    with sandbox_process() as (_process, url):
+        yield url
+
+
+@pytest.fixture(params=["in-thread", "process"])
+def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The wire tests run on both servers: werkzeug in a thread, gunicorn in `python -m sandbox`
+    (one process for the module, reset before each test)."""
+    if request.param == "process":
+        url: str = request.getfixturevalue("served_process")
+        httpx.post(f"{url}/_sandbox/reset", timeout=5).raise_for_status()
+        yield url
+        return
     running = start_in_thread(create_app())
-    yield running
+    yield running.url
     running.shutdown()
 
 
 @pytest.fixture
-def http(server: RunningSandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=5) as client:
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url, timeout=5) as client:
         yield client
 
 
@@ -419,27 +458,44 @@ def test_timeout_fault_closes_the_connection_after_holding_it(http: httpx.Client
 
 def test_python_m_sandbox_serves_and_stops_on_sigterm() -> None:
     """`python -m sandbox` logs its URL, serves, and exits 0 on SIGTERM."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    try:
-        assert process.stderr is not None
-        line = process.stderr.readline().strip()
-        assert line.startswith("sandbox listening on http://127.0.0.1:")
-        settings = httpx.get(line.rsplit(" ", 1)[1] + "/_sandbox/settings", timeout=5)
+    with sandbox_process() as (process, url):
+        settings = httpx.get(f"{url}/_sandbox/settings", timeout=5)
         assert settings.status_code == 200
 
         process.send_signal(signal.SIGTERM)
 
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+
+
+def _read_response(conn: socket.socket, buffered: bytes) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 response with a Content-Length from the socket: (head, what follows)."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection mid-body"
+        rest += chunk
+    return head, rest[length:]
+
+
+def test_python_m_sandbox_keeps_connections_alive(served_process: str) -> None:
+    """Three requests on one TCP connection are all answered, none with `Connection: close`
+    (real providers keep connections open; a connect per call would skew the benchmarks)."""
+    host, port = served_process.removeprefix("http://").split(":")
+    request = f"GET /_sandbox/settings HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        buffered = b""
+        heads = []
+        for _ in range(3):
+            conn.sendall(request)
+            head, buffered = _read_response(conn, buffered)
+            heads.append(head.lower())
+
+    assert all(head.startswith(b"http/1.1 200") for head in heads)
+    assert not any(b"connection: close" in head for head in heads)

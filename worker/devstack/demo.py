@@ -149,7 +149,9 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
         def fetch(job_id: str) -> dict[str, Any] | None:
             return get_job(bound, job_id)
 
-        return wait_for_jobs(fetch, job_ids, timeout=120, console=console)
+        jobs = wait_for_jobs(fetch, job_ids, timeout=120, console=console)
+        sandbox.close()
+        return jobs
     finally:
         if engine is not None:
             engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import httpx
@@ -10,6 +11,9 @@ import httpx
 class SandboxControl:
     def __init__(self, base_url: str) -> None:
         self._http = httpx.Client(base_url=f"{base_url.rstrip('/')}/_sandbox", timeout=10)
+        # The sandbox keeps connections alive: a control forgotten unclosed still closes them
+        # when it is collected, instead of leaving sockets to a ResourceWarning.
+        weakref.finalize(self, self._http.close)
 
     def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         response = self._http.post(path, json=body or {})
@@ -63,4 +67,11 @@ class SandboxControl:
         return effects
 
     def close(self) -> None:
+        """Close the kept-alive connections (the sandbox keeps connections open)."""
         self._http.close()
+
+    def __enter__(self) -> SandboxControl:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -148,9 +148,10 @@ class Stack:
                    timeout=30, what="the sandbox")
 
     def start_worker(self, name: str = "worker", *, concurrency: int | None = None,
-                     pool: str | None = None) -> None:
-        """A worker with the app's own pool settings unless told otherwise."""
-        argv = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+                     pool: str | None = None, app: str = "worker") -> None:
+        """A worker with the app's own pool settings unless told otherwise (``app``: another
+        Celery app on the same broker, such as the benchmarks' plain task)."""
+        argv = [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO",
                 "-n", f"{name}@%h"]
         if concurrency is not None:
             argv += ["--concurrency", str(concurrency)]
