@@ -166,6 +166,20 @@ def test_ids_too_long_or_with_control_characters_never_reach_logs_or_the_ledger(
         parsed(page(**change))
 
 
+@pytest.mark.parametrize("field", ["BulkPaymentId", "PageNumber", "TotalPages"])
+@pytest.mark.parametrize("number", [b"1e999999999", b'"1e999999999"', b"9" * 4000])
+def test_numbers_too_large_for_an_id_or_a_count_are_refused_at_once(field: str,
+                                                                     number: bytes) -> None:
+    """A head number like 1e999999999 is refused, never turned into a billion-digit int (as
+    text, a BulkPaymentId is just an id)."""
+    raw = json.dumps(page(**{field: "@"})).encode().replace(b'"@"', number)
+    if field == "BulkPaymentId" and number.startswith(b'"'):
+        assert read_head(raw).bulk_payment_id == "1e999999999"
+        return
+    with pytest.raises(MalformedCallback):
+        read_head(raw)
+
+
 def test_more_than_a_page_of_payments_is_refused() -> None:
     """1,001 payments, or a payment list over its byte bound, is not one page."""
     many = [{"Amount": 1, "Status": 4, "Scope": "cancel"}] * (MAX_PAGE_PAYMENTS + 1)

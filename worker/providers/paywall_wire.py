@@ -53,17 +53,19 @@ def field(body: Mapping[str, Any], names: tuple[str, ...]) -> Any:
 
 
 def whole_number(value: Any) -> int | None:
-    """``3``, ``3.0`` or ``"3"`` as 3; None for anything that is not a whole number."""
+    """``3``, ``3.0`` or ``"3"`` as 3; None for anything that is not a whole number of at most
+    ``MAX_ID_LENGTH`` digits (``1e999999999`` would take minutes to become an int)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if abs(value) < 10**MAX_ID_LENGTH else None
     if isinstance(value, str | Decimal | float):
         try:
             number = Decimal(value.strip() if isinstance(value, str) else str(value))
         except InvalidOperation:
             return None
-        if number.is_finite() and number == number.to_integral_value():
+        if (number.is_finite() and number.adjusted() < MAX_ID_LENGTH
+                and number == number.to_integral_value()):
             return int(number)
     return None
 
