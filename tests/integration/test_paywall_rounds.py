@@ -107,8 +107,7 @@ def test_269_past_the_attempts_budget_ends_failed_with_the_reason(engine: Engine
 ])
 def test_an_answer_that_may_have_taken_effect_is_read_before_cancelling_again(
         engine: Engine, ambiguous: tuple[int, Any]) -> None:
-    """A 5xx, Paywall's exception code or Body.Result false: the next round reads the query;
-    cancel rows there mean the cancel was taken, so it is never sent twice."""
+    """After a 5xx, exception code or Body.Result false, cancel rows read mean no second cancel."""
     leg = Leg(engine, [ambiguous, (200, rows("cancel"))])
     assert (leg.record().state, leg.record().needs_resolve) == (LegState.UNKNOWN, True)
     leg.next_round()

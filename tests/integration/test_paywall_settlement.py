@@ -105,8 +105,7 @@ def test_pages_out_of_order_with_a_duplicate_reconcile(engine: Engine) -> None:
 
 
 def test_pages_without_scope_settle_the_leg_that_knows_their_operation(engine: Engine) -> None:
-    """Scope is assumed: pages of the leg's own operation (its BulkPaymentId) settle it even
-    when their payments do not say cancel."""
+    """Pages without Scope settle the leg that knows their operation's BulkPaymentId."""
     ctx, dispatcher = context(engine)
     job_id = start_job(ctx, dispatcher, expect={"count": 2500, "amount": "25000.00"})
     for raw in pages(scope=None):

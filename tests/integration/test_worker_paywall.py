@@ -134,8 +134,7 @@ def test_a_dropped_page_is_recovered_by_asking_again(producer: Celery, ledger: E
 def test_callbacks_that_never_verify_are_recovered_from_the_query(
         producer: Celery, ledger: Engine, sandbox: SandboxControl, count: int,
         totals: str | None, pages: int) -> None:
-    """Every page is refused (bad hash), even re-sent: the query gives the figures, read page
-    after page until a short one, whether or not Paywall sends totals."""
+    """Pages never verify, even re-sent: the query, paged to a short page, gives the figures."""
     sandbox.settings(paywall={"query_totals": totals})
     code = bulk(sandbox, count=count, bad_hash=True)
     job = wait_for_job(ledger, cancel(producer, code), timeout=90)

@@ -52,8 +52,7 @@ def test_seed_001_answer_is_queued_with_its_bulk_payment_id_and_count() -> None:
 
 
 def test_seed_001_request_is_what_the_adapter_sends() -> None:
-    """The bulk cancel posts seed 001's request body exactly (names, date format) with the
-    public headers, to the documented path."""
+    """Seed 001's request body, names and date format exact, to its path with the public headers."""
     documented = example_body("001", having="Date")
     seen: list[httpx.Request] = []
 
@@ -98,8 +97,7 @@ def test_assumed_fields_missing_or_renamed_never_undo_a_queued_cancel(
     None, [], {"Result": False, "BulkPaymentId": 389}, {"TotalPaymentCount": 6},
 ])
 def test_a_success_that_does_not_say_queued_is_ambiguous(body: Any) -> None:
-    """Body.Result false, no Body, or neither Result nor id: retried after reading, never
-    taken as accepted and never as a refusal."""
+    """Body.Result false, no Body, or neither Result nor id: ambiguous, retried, never accepted."""
     with pytest.raises(errors.ProviderError) as caught:
         answering(200, envelope(body)).cancel_bulk("b", DAY, NullObserver())
     assert caught.value.ambiguous and caught.value.retryable
@@ -143,8 +141,7 @@ def test_http_errors_map_to_the_tree(status: int, error: type[Exception]) -> Non
                                        "refund_payment"])
 def test_a_5xx_or_paywall_exception_answering_a_change_is_ambiguous(
         answer: tuple[int, Any], operation: str) -> None:
-    """A 5xx, Paywall's exception codes or garbage after a cancel or refund may have taken
-    effect: ambiguous (read before sending again), and retried."""
+    """A 5xx, Paywall's exception code or garbage after a cancel or refund: ambiguous, retried."""
     with pytest.raises(errors.ProviderError) as caught:
         getattr(answering(*answer), operation)("b", DAY, NullObserver())
     assert caught.value.ambiguous and caught.value.retryable

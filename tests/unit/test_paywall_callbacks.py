@@ -125,8 +125,7 @@ def test_camel_case_pages_read_the_same() -> None:
 
 
 def test_assumed_payment_fields_may_be_missing() -> None:
-    """Without Status or Amount a payment is pending (not a result yet); without Scope it is
-    counted under "" (its operation's scope); codes and ids are optional."""
+    """No Status or Amount: pending; no Scope: counted under ""; codes and ids optional."""
     found = parsed(page(Payments=[{"Amount": 1, "Status": 4}, {"Status": 4, "Scope": "cancel"},
                                   {"Amount": "2.50", "Scope": "cancel"}]))
     assert found.totals() == {
@@ -170,8 +169,7 @@ def test_ids_too_long_or_with_control_characters_never_reach_logs_or_the_ledger(
 @pytest.mark.parametrize("number", [b"1e999999999", b'"1e999999999"', b"9" * 4000])
 def test_numbers_too_large_for_an_id_or_a_count_are_refused_at_once(field: str,
                                                                      number: bytes) -> None:
-    """A head number like 1e999999999 is refused, never turned into a billion-digit int (as
-    text, a BulkPaymentId is just an id)."""
+    """1e999999999 in the head is refused at once (as text, a BulkPaymentId is just an id)."""
     raw = json.dumps(page(**{field: "@"})).encode().replace(b'"@"', number)
     if field == "BulkPaymentId" and number.startswith(b'"'):
         assert read_head(raw).bulk_payment_id == "1e999999999"
@@ -205,8 +203,7 @@ AMOUNTS = st.integers(min_value=0, max_value=10**12)
 def test_pages_varied_where_the_documents_are_silent_total_the_same(
         payments: list[tuple[int, int, str]], status_as_text: bool, id_as_text: bool,
         extra: dict[str, Any]) -> None:
-    """Amounts as 10, 10.0 or "10.00", ids and statuses as numbers or strings, extra fields:
-    exact, identical totals."""
+    """Amounts as 10, 10.0 or "10.00", numbers as text, extra fields: the same exact totals."""
     items, texts = [], []
     for index, (cents, status, how) in enumerate(payments):
         amount = Decimal(cents) / 100

@@ -68,8 +68,7 @@ def paged(rows: list[str], totals: str | None, asked: list[int]) -> Callable[...
 )
 def test_query_all_reads_every_row_once_whatever_the_paging(
         rows: list[tuple[int, str, str]], page_size: int, totals: str | None) -> None:
-    """Every row, in order, amounts exact; one call per page plus the short (or empty) last
-    one; totals, present or not, change nothing."""
+    """Every row once, in order, exact; pages until a short one; totals present or not alike."""
     texts = [(cents, kind, spelled(cents, how)) for cents, kind, how in rows]
     asked: list[int] = []
     api = make_api(paged(rows_json(texts), totals, asked))
@@ -159,8 +158,7 @@ def cased(name: str, how: str) -> str:
 def test_seed_001_varied_is_still_queued(bulk_id: int, id_as: str, count: int | None,
                                          count_name: str, case: str, extra: dict[str, Any],
                                          drop_envelope_extras: bool) -> None:
-    """Extra fields, the count missing or renamed, names in another case, the id as a number
-    or a string: always queued with the same id."""
+    """Extra fields, count absent or renamed, other cases, id as number or text: still queued."""
     answer = example_body("001", having="Body")
     body: dict[str, Any] = {cased("Result", case): True, **extra}
     body[cased("BulkPaymentId", case)] = (
