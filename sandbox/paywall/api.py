@@ -1,7 +1,9 @@
 """Paywall's public API under `/paywall` and private API under `/paywall-private`.
 
-Every answer is the envelope `{ErrorCodeType, ErrorMessage, ErrorCode, Result, Message, Body}`;
-business refusals are HTTP 200 with an ErrorCode, bad API headers HTTP 401 with ErrorCode 401.
+Every answer is the envelope `{ErrorCodeType, ErrorMessage, ErrorCode, Result, Message, Body}`
+(an accepted cancel exactly as seed 001's example); business refusals are HTTP 200 with an
+ErrorCode, bad API headers HTTP 401 with ErrorCode 401. The query's totals are left out unless
+the `query_totals` setting names them (no document does).
 Check order: headers, request fields (2), the code and its Date (56), already done (94, 93,
 97), the payment day (269).
 """
@@ -34,20 +36,22 @@ from sandbox.state import current_state, effect_key
 PUBLIC_PREFIX = "/paywall"
 PRIVATE_PREFIX = "/paywall-private"
 BULK = "/api/paywall/payment/bulk"
+ERROR_CODE_TYPE = 1  # [doc seed 001] its meaning is not documented; the example says 1
+ENQUEUED = "Bulk payment created and enqueued"  # [doc seed 001] the Message of an accepted cancel
 
 public = Blueprint(f"{NAME}_public", __name__, url_prefix=PUBLIC_PREFIX)
 private = Blueprint(f"{NAME}_private", __name__, url_prefix=PRIVATE_PREFIX)
 operation = Operations(NAME)
 
 
-def envelope(body: Any) -> dict[str, Any]:
-    """A success envelope around `body`."""
+def envelope(body: Any, message: str | None = None) -> dict[str, Any]:
+    """A success envelope around `body`, as seed 001's example answer is."""
     return {
-        "ErrorCodeType": None,
+        "ErrorCodeType": ERROR_CODE_TYPE,
         "ErrorMessage": None,
         "ErrorCode": 0,
         "Result": True,
-        "Message": None,
+        "Message": message,
         "Body": body,
     }
 
@@ -55,7 +59,7 @@ def envelope(body: Any) -> dict[str, Any]:
 def error_body(code: int, message: str) -> dict[str, Any]:
     """A refusal envelope; also the provider's body for HTTP errors (ErrorCode = status)."""
     return {
-        "ErrorCodeType": None,
+        "ErrorCodeType": ERROR_CODE_TYPE,
         "ErrorMessage": message,
         "ErrorCode": code,
         "Result": False,
@@ -141,7 +145,7 @@ def _operate(store: PaywallStore, kind: Kind, *, private_api: bool) -> Answer:
     if plan is not None:
         sender().submit(plan)
     body = {"Result": True, "BulkPaymentId": op.id, "TotalPaymentCount": len(op.payments)}
-    return Answer(envelope(body), effect=effect)
+    return Answer(envelope(body, ENQUEUED), effect=effect)
 
 
 @public.post(f"{BULK}/payment/cancel")
@@ -180,12 +184,12 @@ def query_bulk(store: PaywallStore) -> Answer:
     else:
         every = subject.rows()
         total, rows = len(every), every[offset : offset + size]
-    body = {
-        "TotalCount": total,
-        "TotalPages": math.ceil(total / size),
-        "PageNumber": number,
-        "Payments": rows,
-    }
+    # No document names the totals: by default there are none, so nothing may depend on them.
+    body: dict[str, Any] = {"Payments": rows}
+    total_name = store.config["query_totals"]
+    if total_name is not None:
+        body = {total_name: total, "TotalPages": math.ceil(total / size), "PageSize": size,
+                "PageNumber": number, **body}
     return Answer(envelope(body))
 
 

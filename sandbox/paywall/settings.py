@@ -16,6 +16,9 @@ from sandbox.state import JSONObject
 
 MAX_PAGE_SIZE = 1000  # [doc] query pages and callback pages hold at most 1,000 payments
 ORDERS = ("in_order", "reverse", "shuffle")
+# The name a query page gives its total, if any: no document says (PROVIDERS.md); the cancel
+# answer's TotalPaymentCount and a plain TotalCount are the plausible ones.
+QUERY_TOTALS = ("TotalPaymentCount", "TotalCount")
 SECRETS = ("apikeypublic", "apikeyprivate", "hash_key")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -40,6 +43,7 @@ SETTINGS_DEFAULTS: JSONObject = {
     "callback_url": None,
     "retries": 3,
     "retry_backoff_ms": 500,
+    "query_totals": None,
     **DELIVERY_DEFAULTS,
 }
 
@@ -103,6 +107,12 @@ def _day_setting(value: object, name: str) -> str:
         raise ControlError(str(error)) from error
 
 
+def _query_totals(value: object, name: str) -> str:
+    if value not in QUERY_TOTALS:
+        raise ControlError(f"{name} must be null or one of: {', '.join(QUERY_TOTALS)}")
+    return str(value)
+
+
 def _order(value: object, name: str) -> str:
     if value not in ORDERS:
         raise ControlError(f"{name} must be one of: {', '.join(ORDERS)}")
@@ -130,6 +140,7 @@ SETTING_CHECKS: dict[str, Callable[[object, str], Any]] = {
     "callback_url": _optional(_url),
     "retries": _count,
     "retry_backoff_ms": _count,
+    "query_totals": _optional(_query_totals),
     **DELIVERY_CHECKS,
 }
 

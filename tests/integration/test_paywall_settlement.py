@@ -50,12 +50,12 @@ class AcceptingPaywall:
         return None
 
 
-def pages(failed: int = 0) -> list[bytes]:
+def pages(failed: int = 0, scope: str | None = "cancel") -> list[bytes]:
     """2,500 payments of 10.00 in pages of 1,000; the first `failed` payments failed."""
     bodies = []
     for number, start in enumerate(range(0, PAYMENTS, 1000), start=1):
         payments = [{"MerchantUniqueCode": f"p{i}", "PaymentId": i, "Amount": 10.0,
-                     "Status": 5 if i < failed else 4, "Scope": "cancel"}
+                     "Status": 5 if i < failed else 4, "Scope": scope}
                     for i in range(start, min(start + 1000, PAYMENTS))]
         bodies.append(json.dumps({
             "BulkPaymentId": 9, "MerchantUniqueCode": "bulk-1",
@@ -102,6 +102,17 @@ def test_pages_out_of_order_with_a_duplicate_reconcile(engine: Engine) -> None:
     assert leg["reconciliation"]["evidence"]["reported"]["cancelled_count"] == 2500
     assert leg["reconciliation"]["evidence"]["reported"]["cancelled_amount"] == "25000.00"
     assert leg["reconciliation"]["evidence"]["source"] == "paywall_callbacks"
+
+
+def test_pages_without_scope_settle_the_leg_that_knows_their_operation(engine: Engine) -> None:
+    """Pages without Scope settle the leg that knows their operation's BulkPaymentId."""
+    ctx, dispatcher = context(engine)
+    job_id = start_job(ctx, dispatcher, expect={"count": 2500, "amount": "25000.00"})
+    for raw in pages(scope=None):
+        deliver(ctx, raw)
+    job = get_job(engine, job_id)
+    assert job is not None and job["state"] == "reconciled"
+    assert job["legs"][0]["reconciliation"]["evidence"]["reported"]["cancelled_count"] == 2500
 
 
 def test_failed_payments_end_the_job_in_mismatch(engine: Engine) -> None:

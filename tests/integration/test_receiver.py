@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from webhooks import create_app
 from worker.ledger import UnitOfWork
@@ -95,6 +97,45 @@ def test_over_16_mib_answers_413(tmp_path: Path) -> None:
     answer = client.post("/callbacks/paywall", data=b"x" * (16 * 1024 * 1024 + 1),
                          content_type="application/json")
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize(("size", "status"), [(16 * 1024 * 1024, 400),
+                                               (16 * 1024 * 1024 + 1, 413),
+                                               (40 * 1024 * 1024, 413)])
+def test_a_chunked_body_is_bounded_too(tmp_path: Path, size: int, status: int) -> None:
+    """A chunked body is read to one byte past 16 MiB at most: over is 413, at is read."""
+    client, _ = make_client(tmp_path)
+    environ = EnvironBuilder(path="/callbacks/paywall", method="POST",
+                             headers={"Transfer-Encoding": "chunked"}).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    stream = io.BytesIO(b"x" * size)
+    environ.update({"wsgi.input": stream, "wsgi.input_terminated": True})
+    _body, answered, _headers = run_wsgi_app(client.application, environ, buffered=True)
+    assert int(answered.split()[0]) == status
+    assert stream.tell() <= 16 * 1024 * 1024 + 1
+
+
+def test_the_hash_is_checked_before_the_payments_are_read(tmp_path: Path) -> None:
+    """Unreadable payments under a wrong Hash answer 401; under the right one, 400."""
+    client, _ = make_client(tmp_path)
+    garbled = [{"Amount": "ten", "Status": 4}]
+    forged = client.post("/callbacks/paywall", json=body(key="attacker", Payments=garbled))
+    signed = client.post("/callbacks/paywall", json=body(Payments=garbled))
+    assert (forged.status_code, signed.status_code) == (401, 400)
+    assert stored_pages(client) == 0
+
+
+def test_a_forged_16_mib_page_is_refused_401_and_stores_nothing(tmp_path: Path) -> None:
+    """A 16 MiB page of payments with a wrong Hash: 401, nothing stored, nothing enqueued."""
+    client, recorder = make_client(tmp_path)
+    payment = ',{"MerchantUniqueCode":"p","PaymentId":1,"Amount":1.5,"Status":4}'
+    head = json.dumps(body(key="attacker", Payments=[]))[:-2]
+    raw = (head + payment[1:] + payment * ((16 * 1024 * 1024 - len(head)) // len(payment) - 1)
+           + "]}").encode()
+    assert len(raw) <= 16 * 1024 * 1024
+    answer = client.post("/callbacks/paywall", data=raw, content_type="application/json")
+    assert answer.status_code == 401
+    assert stored_pages(client) == 0 and recorder.pages == []
 
 
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[]", b'{"BulkPaymentId": 5}',

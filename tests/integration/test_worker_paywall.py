@@ -33,7 +33,7 @@ STACK_ENV = {
 @pytest.fixture(autouse=True)
 def paywall_delivers_to_the_receiver(sandbox: SandboxControl, stack: Stack) -> None:
     """The sandbox's Paywall computes "today" in the test's zone and calls our receiver."""
-    sandbox.settings(paywall={"timezone": ZONE,
+    sandbox.settings(paywall={"timezone": ZONE, "query_totals": None,
                               "callback_url": f"{stack.receiver_url}/callbacks/paywall"})
 
 
@@ -127,16 +127,21 @@ def test_a_dropped_page_is_recovered_by_asking_again(producer: Celery, ledger: E
     assert operations(sandbox, code) == ["cancel_bulk", "send_callback"]
 
 
+@pytest.mark.parametrize(("count", "totals", "pages"), [
+    (1200, None, 3),  # 2,400 rows: 1,000, 1,000, 400 (short: the end); no totals at all
+    (1000, "TotalPaymentCount", 3),  # 2,000 rows: 1,000, 1,000, then an empty page
+])
 def test_callbacks_that_never_verify_are_recovered_from_the_query(
-        producer: Celery, ledger: Engine, sandbox: SandboxControl) -> None:
-    """Every page is refused (bad hash), even re-sent: the query gives the figures."""
-    code = bulk(sandbox, count=1200, bad_hash=True)
+        producer: Celery, ledger: Engine, sandbox: SandboxControl, count: int,
+        totals: str | None, pages: int) -> None:
+    """Pages never verify, even re-sent: the query, paged to a short page, gives the figures."""
+    sandbox.settings(paywall={"query_totals": totals})
+    code = bulk(sandbox, count=count, bad_hash=True)
     job = wait_for_job(ledger, cancel(producer, code), timeout=90)
     assert job["state"] == "reconciled"
     leg = job["legs"][0]
     assert leg["reconciliation"]["evidence"]["source"] == "paywall_query"
-    # 1,200 sale rows and 1,200 cancel rows, read 1,000 a page.
-    assert operations(sandbox, code) == ["cancel_bulk", "send_callback", "query_bulk",
-                                         "query_bulk", "query_bulk"]
+    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_count"] == count
+    assert operations(sandbox, code) == ["cancel_bulk", "send_callback"] + ["query_bulk"] * pages
     with UnitOfWork(ledger) as uow:
         assert uow.page_totals(bulk_payment_id=None, code=code) == []  # refused, never stored

@@ -1,7 +1,9 @@
-"""The Paywall adapter over httpx.MockTransport: envelope, codes, headers, query paging."""
+"""The Paywall adapter over httpx.MockTransport, against seed 001 first: envelope, codes, headers,
+what a cancel queued, and which failures are ambiguous."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from datetime import date
@@ -11,45 +13,59 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver
 from worker.providers.paywall import Accepted, Paywall, Refused
-from worker.providers.paywall_codes import Meaning
+from worker.providers.paywall_codes import PAYMENT_ERROR_CODES, Meaning
 
 DAY = date(2026, 11, 21)
 
 
 def envelope(body: Any = None, code: int = 0, result: bool = True) -> dict[str, Any]:
-    return {"ErrorCodeType": None, "ErrorMessage": None if code == 0 else "refused",
+    return {"ErrorCodeType": 1, "ErrorMessage": None if code == 0 else "refused",
             "ErrorCode": code, "Result": result, "Message": None, "Body": body}
 
 
-def make_api(handler: Callable[[httpx.Request], httpx.Response]) -> Paywall:
+def make_api(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Paywall:
     return Paywall(
         httpx.Client(transport=httpx.MockTransport(handler)),
         public_url="https://pw.example/public",
         private_url="https://pw.example/private",
         public_headers=(SecretStr("pk"), SecretStr("pc")),
         private_headers=(SecretStr("sk"), SecretStr("sc")),
+        **options,
     )
 
 
-def test_bulk_cancel_sends_date_code_and_public_headers() -> None:
-    """The bulk cancel posts {Date, MerchantUniqueCode} with the public headers."""
-    seen: dict[str, Any] = {}
+def answering(status: int, body: Any) -> Paywall:
+    """An adapter whose every call is answered `status` with `body` (bytes sent as they are)."""
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return make_api(lambda request: httpx.Response(status, content=content))
+
+
+def test_seed_001_answer_is_queued_with_its_bulk_payment_id_and_count() -> None:
+    """Seed 001's example answer, verbatim: queued, BulkPaymentId 389, TotalPaymentCount 6."""
+    result = answering(200, example_body("001", having="Body")).cancel_bulk(
+        "8279c96e-2775-4ecf-b594-3cb8fb265f88", date(2024, 12, 12), NullObserver())
+    assert result == Accepted("389", 6)
+
+
+def test_seed_001_request_is_what_the_adapter_sends() -> None:
+    """Seed 001's request body, names and date format exact, to its path with the public headers."""
+    documented = example_body("001", having="Date")
+    seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen["path"] = request.url.path
-        seen["headers"] = (request.headers["apikeypublic"], request.headers["apiclientpublic"])
-        seen["body"] = json.loads(request.content)
-        return httpx.Response(200, json=envelope(
-            {"Result": True, "BulkPaymentId": 81234, "TotalPaymentCount": 2500}))
+        seen.append(request)
+        return httpx.Response(200, json=example_body("001", having="Body"))
 
-    result = make_api(handler).cancel_bulk("bulk-1", DAY, NullObserver())
-    assert result == Accepted("81234", 2500)
-    assert seen == {"path": "/public/api/paywall/payment/bulk/payment/cancel",
-                    "headers": ("pk", "pc"),
-                    "body": {"Date": "2026-11-21", "MerchantUniqueCode": "bulk-1"}}
+    make_api(handler).cancel_bulk(documented["MerchantUniqueCode"],
+                                  date.fromisoformat(documented["Date"]), NullObserver())
+    (request,) = seen
+    assert json.loads(request.content) == documented
+    assert request.url.path == "/public/api/paywall/payment/bulk/payment/cancel"
+    assert (request.headers["apikeypublic"], request.headers["apiclientpublic"]) == ("pk", "pc")
 
 
 def test_single_cancel_uses_the_private_api() -> None:
@@ -64,56 +80,92 @@ def test_single_cancel_uses_the_private_api() -> None:
     assert make_api(handler).cancel_payment("p-1", DAY, NullObserver()) == Accepted("7", 1)
 
 
+@pytest.mark.parametrize(("body", "expected"), [
+    ({"Result": True, "BulkPaymentId": "389"}, Accepted("389", None)),
+    ({"Result": True, "BulkPaymentId": 389.0, "TotalPaymentCount": "6"}, Accepted("389", 6)),
+    ({"result": True, "bulkPaymentId": 389, "totalPaymentCount": 6}, Accepted("389", 6)),
+    ({"Result": True, "TotalPaymentCount": 6}, Accepted(None, 6)),
+    ({"BulkPaymentId": 389}, Accepted("389", None)),
+])
+def test_assumed_fields_missing_or_renamed_never_undo_a_queued_cancel(
+        body: dict[str, Any], expected: Accepted) -> None:
+    """Only what decides is needed: a count, an id in another spelling or case may be absent."""
+    assert answering(200, envelope(body)).cancel_bulk("b", DAY, NullObserver()) == expected
+
+
+@pytest.mark.parametrize("body", [
+    None, [], {"Result": False, "BulkPaymentId": 389}, {"TotalPaymentCount": 6},
+])
+def test_a_success_that_does_not_say_queued_is_ambiguous(body: Any) -> None:
+    """Body.Result false, no Body, or neither Result nor id: ambiguous, retried, never accepted."""
+    with pytest.raises(errors.ProviderError) as caught:
+        answering(200, envelope(body)).cancel_bulk("b", DAY, NullObserver())
+    assert caught.value.ambiguous and caught.value.retryable
+
+
 @pytest.mark.parametrize(
     ("code", "meaning"),
     [(56, Meaning.NOT_FOUND), (94, Meaning.ALREADY_CANCELLED), (97, Meaning.ALREADY_FINALIZED),
      (269, Meaning.NOT_NOW), (12345, Meaning.UNKNOWN)],
 )
-def test_business_errors_in_a_200_are_refusals_not_success(code: int, meaning: Meaning) -> None:
-    """HTTP 200 with ErrorCode != 0 is a refusal with its meaning, never an acceptance."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=envelope(None, code=code, result=False))
-
-    result = make_api(handler).cancel_bulk("bulk-1", DAY, NullObserver())
-    assert isinstance(result, Refused) and (result.code, result.meaning) == (code, meaning)
+def test_business_errors_are_refusals_not_success(code: int, meaning: Meaning) -> None:
+    """ErrorCode != 0 is a refusal with its meaning, in a 200 or in a 4xx, never success."""
+    for status in (200, 400):
+        result = answering(status, envelope(None, code=code, result=False)).cancel_bulk(
+            "b", DAY, NullObserver())
+        assert isinstance(result, Refused) and (result.code, result.meaning) == (code, meaning)
 
 
-def test_result_false_with_code_zero_is_malformed() -> None:
+def test_result_false_with_code_zero_is_malformed_and_ambiguous() -> None:
     """An envelope that says neither success nor a code is garbage, ambiguous for a cancel."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=envelope(None, code=0, result=False))
-
     with pytest.raises(errors.MalformedResponse) as caught:
-        make_api(handler).cancel_bulk("bulk-1", DAY, NullObserver())
+        answering(200, envelope(None, code=0, result=False)).cancel_bulk("b", DAY, NullObserver())
     assert caught.value.ambiguous
 
 
 @pytest.mark.parametrize(("status", "error"), [(401, errors.AuthFailed), (503,
-                         errors.ProviderUnavailable), (429, errors.RateLimited)])
+                         errors.ProviderUnavailable), (429, errors.RateLimited),
+                         (404, errors.InvalidRequest)])
 def test_http_errors_map_to_the_tree(status: int, error: type[Exception]) -> None:
-    """Non-2xx answers raise the error tree's class for their status."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json=envelope(None, code=status, result=False))
-
+    """Non-2xx answers without a Paywall code raise the error tree's class for their status."""
     with pytest.raises(error):
-        make_api(handler).refund_bulk("bulk-1", DAY, NullObserver())
+        answering(status, b"<html>no</html>").refund_bulk("b", DAY, NullObserver())
 
 
-def test_query_all_pages_through_every_row() -> None:
-    """query_all asks for 1,000 rows a page until TotalPages."""
-    asked: list[tuple[str, str]] = []
+@pytest.mark.parametrize("answer", [
+    (500, b"upstream failed"), (502, envelope(None, code=502, result=False)),
+    (200, envelope(None, code=500, result=False)), (200, envelope(None, code=503, result=False)),
+    (200, envelope(None, code=5, result=False)), (200, b"{not json"),
+])
+@pytest.mark.parametrize("operation", ["cancel_bulk", "refund_bulk", "cancel_payment",
+                                       "refund_payment"])
+def test_a_5xx_or_paywall_exception_answering_a_change_is_ambiguous(
+        answer: tuple[int, Any], operation: str) -> None:
+    """A 5xx, Paywall's exception code or garbage after a cancel or refund: ambiguous, retried."""
+    with pytest.raises(errors.ProviderError) as caught:
+        getattr(answering(*answer), operation)("b", DAY, NullObserver())
+    assert caught.value.ambiguous and caught.value.retryable
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        page = int(request.url.params["pageNumber"])
-        asked.append((request.url.params["pageSize"], str(page)))
-        rows = [{"MerchantUniqueCode": f"p{page}-{i}", "PaymentId": page * 10 + i,
-                 "Amount": 10.5, "Status": 4, "Scope": "cancel"} for i in range(2)]
-        return httpx.Response(200, json=envelope(
-            {"TotalCount": 6, "TotalPages": 3, "PageNumber": page, "Payments": rows}))
 
-    rows = list(make_api(handler).query_all("bulk-1", NullObserver()))
-    assert asked == [("1000", "1"), ("1000", "2"), ("1000", "3")]
-    assert len(rows) == 6 and str(rows[0].amount) == "10.5"
+def test_the_older_numberings_exception_63_is_ambiguous_too() -> None:
+    """With the older PaymentErrorCodes numbering, 63 (OccuredAnException) is an exception."""
+    api = make_api(lambda request: httpx.Response(200, json=envelope(None, 63, False)),
+                   codes=PAYMENT_ERROR_CODES)
+    with pytest.raises(errors.ProviderUnavailable) as caught:
+        api.cancel_bulk("b", DAY, NullObserver())
+    assert caught.value.ambiguous and caught.value.provider_code == "63"
+
+
+def test_a_5xx_answering_a_read_is_retried_but_not_ambiguous() -> None:
+    """A failed query changed nothing: retried, nothing to resolve."""
+    with pytest.raises(errors.ProviderUnavailable) as caught:
+        answering(503, b"").query_bulk("b", 1, NullObserver())
+    assert not caught.value.ambiguous
+
+
+def test_extra_fields_and_another_error_code_type_change_nothing() -> None:
+    """Fields no document names are ignored wherever they are."""
+    body = copy.deepcopy(example_body("001", having="Body"))
+    body.update(ErrorCodeType="Business", TraceId="abc", Extra={"x": [1, 2]})
+    body["Body"].update(QueuedAt="2026-11-21T10:00:00Z", Items=None)
+    assert answering(200, body).cancel_bulk("b", DAY, NullObserver()) == Accepted("389", 6)

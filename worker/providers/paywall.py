@@ -1,139 +1,42 @@
 """Paywall adapter: bulk and single cancel and refund, send-callback, query and query summary.
 
-Every answer comes in an envelope ``{ErrorCodeType, ErrorMessage, ErrorCode, Result, Message,
-Body}``. Business refusals arrive as HTTP 200 with ``ErrorCode != 0``: they are returned as a
-:class:`Refused` value (expected outcomes), never mistaken for success. Transport, auth and server
-failures raise from the error tree.
+Business refusals are returned as a :class:`Refused` value (expected outcomes), never mistaken
+for success. Transport, auth and server failures raise from the error tree; one that answers a
+call that changes state (a cancel or a refund) is ambiguous: it may have taken effect, so the
+target is read before anything is sent again. Answers are read by ``paywall_envelope`` and
+``paywall_wire``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from worker.domain.money import MoneyError, parse_decimal
-from worker.providers.calls import CallObserver, OnCall, call, parse_json
-from worker.providers.errors import (
-    AuthFailed,
-    InvalidRequest,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimited,
+from worker.providers.calls import CallObserver, OnCall, call
+from worker.providers.errors import InvalidRequest, MalformedResponse, ProviderError
+from worker.providers.paywall_codes import NUMBERING, Meaning
+from worker.providers.paywall_envelope import (
+    PROVIDER,
+    Accepted,
+    Refused,
+    common,
+    open_envelope,
+    read_queued,
 )
-from worker.providers.paywall_codes import Meaning, meaning_of
-from worker.providers.retry import parse_retry_after
+from worker.providers.paywall_wire import PaymentRow, QueryPage, read_query_page
 
-PROVIDER = "paywall"
+__all__ = ["CURRENCY", "PROVIDER", "Accepted", "Paywall", "Refused"]
+
 CURRENCY = "TRY"  # [assume] docs/providers-assumed.md
 QUERY_PAGE_SIZE = 1000  # [doc] the query endpoint's largest page
+# Every loop is bounded: 10,000 pages are 10 million rows, far beyond any bulk we know of.
+MAX_QUERY_PAGES = 10_000
 STATUS_SUCCESSFUL = 4  # [doc] payment statuses
 STATUS_FAILED = (5, 7)
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """Paywall queued the operation; results come later by callback."""
-
-    bulk_payment_id: str
-    total_payment_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """A business refusal (HTTP 200, ErrorCode != 0)."""
-
-    code: int
-    meaning: Meaning
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentRow:
-    merchant_unique_code: str
-    payment_id: str
-    amount: Decimal
-    status: int
-    scope: str
-
-
-@dataclass(frozen=True, slots=True)
-class QueryPage:
-    total_count: int
-    total_pages: int
-    page_number: int
-    rows: list[PaymentRow]
-
-
-def _common(response: httpx.Response, operation: str) -> dict[str, Any]:
-    return {"provider": PROVIDER, "operation": operation, "http_status": response.status_code,
-            "body": response.text}
-
-
-def open_envelope(response: httpx.Response, operation: str, *, mutating: bool) -> Any:
-    """The envelope's Body on success, a :class:`Refused` for a business refusal."""
-    status = response.status_code
-    if status in (401, 403):
-        raise AuthFailed("Paywall refused the API headers", **_common(response, operation))
-    if status == 429:
-        raise RateLimited("rate limited", retry_after=parse_retry_after(
-            response.headers.get("retry-after")), **_common(response, operation))
-    if status >= 500:
-        raise ProviderUnavailable(f"HTTP {status}", **_common(response, operation))
-    if status >= 400:
-        raise InvalidRequest(f"HTTP {status}", **_common(response, operation))
-    data = parse_json(response, provider=PROVIDER, operation=operation, mutating=mutating)
-    if not isinstance(data, dict) or "ErrorCode" not in data:
-        raise MalformedResponse("answer is not Paywall's envelope", provider=PROVIDER,
-                                operation=operation, http_status=status, ambiguous=mutating)
-    try:
-        code = int(data.get("ErrorCode") or 0)
-    except (TypeError, ValueError) as exc:
-        raise MalformedResponse("ErrorCode is not a number", provider=PROVIDER,
-                                operation=operation, ambiguous=mutating) from exc
-    if code == 0 and data.get("Result") is True:
-        return data.get("Body")
-    meaning = meaning_of(code)
-    message = str(data.get("ErrorMessage") or data.get("Message") or "refused")
-    if meaning is Meaning.AUTH:
-        raise AuthFailed(message, provider_code=str(code), **_common(response, operation))
-    if meaning is Meaning.UNAVAILABLE:
-        raise ProviderUnavailable(message, provider_code=str(code), **_common(response, operation))
-    if code == 0:
-        # Result false with no error code: the envelope contradicts itself.
-        raise MalformedResponse("Result false without an ErrorCode", provider=PROVIDER,
-                                operation=operation, ambiguous=mutating)
-    return Refused(code, meaning, message)
-
-
-def _int(value: Any, name: str, operation: str) -> int:
-    if isinstance(value, bool) or value is None:
-        raise MalformedResponse(f"{name} missing", provider=PROVIDER, operation=operation)
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise MalformedResponse(f"{name} is not a number", provider=PROVIDER,
-                                operation=operation) from exc
-
-
-def parse_row(raw: Any, operation: str) -> PaymentRow:
-    try:
-        return PaymentRow(
-            merchant_unique_code=str(raw["MerchantUniqueCode"]),
-            payment_id=str(raw["PaymentId"]),
-            amount=parse_decimal(raw["Amount"]),
-            status=int(raw["Status"]),
-            scope=str(raw.get("Scope") or "").lower(),
-        )
-    except (KeyError, TypeError, ValueError, MoneyError) as exc:
-        raise MalformedResponse(f"payment row garbled ({exc!r})", provider=PROVIDER,
-                                operation=operation) from exc
 
 
 class Paywall:
@@ -148,8 +51,10 @@ class Paywall:
         public_headers: tuple[SecretStr, SecretStr],
         private_headers: tuple[SecretStr, SecretStr] | None,
         on_call: OnCall | None = None,
+        codes: Mapping[int, Meaning] = NUMBERING,
     ) -> None:
         self._client = client
+        self._codes = codes
         self._public = public_url.rstrip("/")
         self._private = private_url.rstrip("/") if private_url else None
         self._public_headers = public_headers
@@ -180,18 +85,10 @@ class Paywall:
     def _operation(self, path: str, operation: str, code: str, day: date,
                    observer: CallObserver, *, private: bool = False) -> Accepted | Refused:
         def interpret(response: httpx.Response) -> Accepted | Refused:
-            body = open_envelope(response, operation, mutating=True)
-            if isinstance(body, Refused):
-                return body
-            if not isinstance(body, dict):
-                raise MalformedResponse("Body is not an object", provider=PROVIDER,
-                                        operation=operation, ambiguous=True)
-            return Accepted(
-                bulk_payment_id=str(_int(body.get("BulkPaymentId"), "BulkPaymentId", operation)),
-                total_payment_count=_int(body.get("TotalPaymentCount"), "TotalPaymentCount",
-                                         operation),
-            )
+            body = open_envelope(response, operation, mutating=True, codes=self._codes)
+            return body if isinstance(body, Refused) else read_queued(response, body, operation)
 
+        # [doc seed 001] the request body: the payment day as YYYY-MM-DD, and the code.
         payload = {"Date": day.isoformat(), "MerchantUniqueCode": code}
         result: Accepted | Refused = self._send("POST", path, operation, observer, interpret,
                                                 private=private, mutating=True, json=payload)
@@ -217,7 +114,7 @@ class Paywall:
         """Ask Paywall to send the latest operation's callback pages again (last 7 days)."""
 
         def interpret(response: httpx.Response) -> Refused | None:
-            body = open_envelope(response, "send_callback", mutating=False)
+            body = open_envelope(response, "send_callback", mutating=False, codes=self._codes)
             return body if isinstance(body, Refused) else None
 
         payload = {"Date": day.isoformat(), "MerchantUniqueCode": code}
@@ -231,18 +128,14 @@ class Paywall:
         """One page of the per-payment rows (sale, cancel, refund) under a code."""
 
         def interpret(response: httpx.Response) -> QueryPage | Refused:
-            body = open_envelope(response, "query_bulk", mutating=False)
+            body = open_envelope(response, "query_bulk", mutating=False, codes=self._codes)
             if isinstance(body, Refused):
                 return body
-            if not isinstance(body, dict) or not isinstance(body.get("Payments"), list):
-                raise MalformedResponse("query Body has no Payments list", provider=PROVIDER,
-                                        operation="query_bulk")
-            return QueryPage(
-                total_count=_int(body.get("TotalCount"), "TotalCount", "query_bulk"),
-                total_pages=_int(body.get("TotalPages"), "TotalPages", "query_bulk"),
-                page_number=_int(body.get("PageNumber"), "PageNumber", "query_bulk"),
-                rows=[parse_row(raw, "query_bulk") for raw in body["Payments"]],
-            )
+            page = read_query_page(body)
+            if page is None:
+                raise MalformedResponse("query Body has no list of payments",
+                                        **common(response, "query_bulk"))
+            return page
 
         params = {"merchantuniquecode": code, "pageSize": page_size, "pageNumber": page_number}
         result: QueryPage | Refused = self._send(
@@ -254,10 +147,10 @@ class Paywall:
         """Totals by operation (sale, cancel, refund) under a code."""
 
         def interpret(response: httpx.Response) -> dict[str, Any] | Refused:
-            body = open_envelope(response, "query_summary", mutating=False)
+            body = open_envelope(response, "query_summary", mutating=False, codes=self._codes)
             if not isinstance(body, dict | Refused):
-                raise MalformedResponse("summary Body is not an object", provider=PROVIDER,
-                                        operation="query_summary")
+                raise MalformedResponse("summary Body is not an object",
+                                        **common(response, "query_summary"))
             return body
 
         result: dict[str, Any] | Refused = self._send(
@@ -265,15 +158,26 @@ class Paywall:
             interpret, mutating=False, params={"merchantuniquecode": code})
         return result
 
-    def query_all(self, code: str, observer: CallObserver) -> Iterator[PaymentRow]:
-        """Every row under a code, page by page (1,000 at a time), never all held at once."""
-        page_number = 1
-        while True:
-            page = self.query_bulk(code, page_number, observer)
+    def query_all(self, code: str, observer: CallObserver, page_size: int = QUERY_PAGE_SIZE,
+                  max_pages: int = MAX_QUERY_PAGES) -> Iterator[PaymentRow]:
+        """Every row under a code, page after page, never all held at once.
+
+        The end is a page shorter than ``page_size`` (or empty): the totals' names are not
+        documented, so they are never needed. A page answered twice (a ``pageNumber`` Paywall
+        did not hear) stops the read rather than counting its rows again.
+        """
+        previous: list[PaymentRow] | None = None
+        for page_number in range(1, max_pages + 1):
+            page = self.query_bulk(code, page_number, observer, page_size)
             if isinstance(page, Refused):
                 raise ProviderError(f"query refused: {page.message}", provider=PROVIDER,
                                     operation="query_bulk", provider_code=str(page.code))
+            if page.rows and page.rows == previous:
+                raise MalformedResponse(f"page {page_number} repeats page {page_number - 1}",
+                                        provider=PROVIDER, operation="query_bulk")
             yield from page.rows
-            if page_number >= page.total_pages or not page.rows:
+            if len(page.rows) < page_size:
                 return
-            page_number += 1
+            previous = page.rows
+        raise MalformedResponse(f"more than {max_pages} query pages", provider=PROVIDER,
+                                operation="query_bulk")

@@ -2,11 +2,14 @@
 
 The .NET SDK's ``ErrorCodes`` and its older ``PaymentErrorCodes`` number the same refusals
 differently (docs/providers-assumed.md). ``NUMBERING`` says which one the account speaks; both
-tables are kept so switching is one constant.
+tables are kept so switching is one constant (or the adapter's ``codes``). Paywall's own exception
+codes (5 in the SDK's numbering, 63 in the older one, and the HTTP-like 500/503) are
+``UNAVAILABLE``: after a cancel or a refund they are ambiguous.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -27,7 +30,7 @@ SDK_ERROR_CODES: dict[int, Meaning] = {
     2: Meaning.INVALID,
     3: Meaning.NOT_FOUND,
     4: Meaning.AUTH,
-    5: Meaning.UNAVAILABLE,
+    5: Meaning.UNAVAILABLE,  # Exception
     56: Meaning.NOT_FOUND,
     57: Meaning.NOT_FOUND,
     92: Meaning.NOT_CONVENIENT,
@@ -50,12 +53,12 @@ PAYMENT_ERROR_CODES: dict[int, Meaning] = {
     2: Meaning.INVALID,
     7: Meaning.ALREADY_FINALIZED,
     10: Meaning.INVALID,
-    63: Meaning.UNAVAILABLE,
+    63: Meaning.UNAVAILABLE,  # OccuredAnException
 }
 
 # [assume] the SDK's ErrorCodes numbering, the one PROVIDERS.md quotes (56, 94, 97, 269).
 NUMBERING = SDK_ERROR_CODES
 
 
-def meaning_of(code: int) -> Meaning:
-    return NUMBERING.get(code, Meaning.UNKNOWN)
+def meaning_of(code: int, numbering: Mapping[int, Meaning] = NUMBERING) -> Meaning:
+    return numbering.get(code, Meaning.UNKNOWN)

@@ -8,7 +8,6 @@ distinct pages, so duplicates and order change nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from collections import defaultdict
@@ -17,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy import Engine
 
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
@@ -52,7 +52,8 @@ def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) ->
                 "page_number": page.page_number,
                 "total_pages": page.total_pages,
                 "body_zlib": zlib.compress(raw, 1),
-                "payments_zlib": zlib.compress(json.dumps(page.rows).encode(), 1),
+                # msgspec writes the amounts as exact decimal strings, ~10x faster than json.
+                "payments_zlib": zlib.compress(msgspec.json.encode(page.rows), 1),
                 "totals": page.totals(),
                 "received_at": now,
             }
@@ -108,10 +109,14 @@ def _complete_operation(ledger: Ledger, leg: LegRecord, scope: str) -> tuple[str
         # The first copy of a page is the one kept; later copies never reach here.
         by_operation[bulk_id].setdefault(page_number, (total_pages, totals or {}))
     for bulk_id, pages in by_operation.items():
+        # Payments whose Scope Paywall did not give ("") belong to the operation of their page:
+        # the leg's own, when it knows the operation's id.
+        scopes = (scope, "") if bulk_id == leg.provider_reference else (scope,)
         total = _Sum()
         for _pages_total, totals in pages.values():
-            if scope in totals:
-                total.add(totals[scope])
+            for found in scopes:
+                if found in totals:
+                    total.add(totals[found])
         if total.count == 0:
             continue  # another operation under the same code (a sale, the other scope)
         declared = {pages_total for pages_total, _ in pages.values()}

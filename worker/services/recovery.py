@@ -1,8 +1,9 @@
 """Lost Paywall callbacks: ask for them again, then read the query, and only then give up.
 
 Stage 0 -> 1: ``CALLBACK_TIMEOUT_SECONDS`` after the cancel, ask Paywall to send the pages again.
-Stage 1 -> 2: as long again later, read the bulk query endpoint (paged, 1,000 a page) and take the
-per-payment results from there. Stage 2: the leg ends ``failed / callback_timeout``.
+Stage 1 -> 2: as long again later, read the bulk query endpoint (1,000 rows a page, page after page
+until one comes back short: its totals are never needed) and take the per-payment results from
+there. Stage 2: the leg ends ``failed / callback_timeout``.
 Each stage is claimed with a compare-and-set before any provider call, so two sweeps (or two
 workers given the same leg) never both act.
 """
@@ -82,9 +83,11 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
     for row in driver.api.query_all(code, calls):
         if row.scope != scope:
             continue
-        ok = row.status == STATUS_SUCCESSFUL
-        failed = row.status in STATUS_FAILED
-        total.add({"count": 1, "amount": str(row.amount), "ok_count": int(ok),
+        # A row whose status or amount we cannot read is not a result yet.
+        known = row.amount is not None and row.status is not None
+        ok = known and row.status == STATUS_SUCCESSFUL
+        failed = known and row.status in STATUS_FAILED
+        total.add({"count": 1, "amount": str(row.amount or 0), "ok_count": int(ok),
                    "ok_amount": str(row.amount if ok else 0), "failed_count": int(failed),
                    "pending_count": int(not ok and not failed)})
     complete = total.count > 0 and total.pending_count == 0 and (

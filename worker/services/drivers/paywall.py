@@ -2,7 +2,8 @@
 
 A cancel is only accepted on the payment day in Paywall's zone; after it the money must be
 refunded (``on_cutoff: refund``) or the leg is refused (``cutoff_passed``). An accepted operation
-only queues work: the leg then waits for its callback pages.
+only queues work: the leg then waits for its callback pages. Paywall's "not at this time" (269)
+ends the day only when our clock in ``PAYWALL_TIMEZONE`` agrees; otherwise it is retried.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from worker.domain.outcomes import (
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider, Reason
 from worker.providers.calls import CallObserver
-from worker.providers.paywall import Accepted, Paywall, Refused
+from worker.providers.errors import ProviderUnavailable
+from worker.providers.paywall import PROVIDER, Accepted, Paywall, Refused
 from worker.providers.paywall_codes import Meaning
 
 # [doc] requests in the last minutes of a day may be processed after midnight.
 AT_RISK_FROM = time(23, 50)
+UNNAMED = "Paywall queued it without its BulkPaymentId: its callback pages are matched by the code"
 
 
 class PaywallDriver:
@@ -50,15 +53,18 @@ class PaywallDriver:
         cancel = self.api.cancel_payment if single else self.api.cancel_bulk
         result = cancel(code, day, calls)
         if isinstance(result, Accepted):
-            detail = None
+            notes = [UNNAMED] if result.bulk_payment_id is None else []
             if at_risk:
-                detail = (f"sent at {now:%H:%M} {self.zone.key} time: Paywall may process it "
-                          "after midnight, when a cancel is no longer possible")
+                notes.append(f"sent at {now:%H:%M} {self.zone.key} time: Paywall may process "
+                             "it after midnight, when a cancel is no longer possible")
             return AwaitingCallbacks(result.bulk_payment_id, result.total_payment_count,
-                                     at_risk=at_risk, detail=detail)
+                                     at_risk=at_risk, detail="; ".join(notes) or None)
         if result.meaning is Meaning.NOT_NOW:
-            # The day ended between our clock and Paywall's.
-            return self._after_cutoff(code, day, single, on_cutoff, calls)
+            if self._local_now().date() > day:
+                # The day ended between the start of this round and Paywall's answer.
+                return self._after_cutoff(code, day, single, on_cutoff, calls)
+            raise _not_now(result, f"the payment day {day} is not over in {self.zone.key}",
+                           "cancel_payment" if single else "cancel_bulk")
         return _refusal(result, wanted="cancel")
 
     def _after_cutoff(self, code: str, day: date, single: bool, on_cutoff: str,
@@ -72,8 +78,15 @@ class PaywallDriver:
         refund = self.api.refund_payment if single else self.api.refund_bulk
         result = refund(code, day, calls)
         if isinstance(result, Accepted):
+            notes = [f"payment day {day} is over: refunding instead"]
+            if result.bulk_payment_id is None:
+                notes.append(UNNAMED)
             return RefundRequested(result.bulk_payment_id, result.total_payment_count,
-                                   detail=f"payment day {day} is over: refunding instead")
+                                   detail="; ".join(notes))
+        if result.meaning is Meaning.NOT_NOW:
+            # Paywall's day has not ended by its clock yet: a refund will be taken later.
+            raise _not_now(result, f"the payment day {day} is over in {self.zone.key}",
+                           "refund_payment" if single else "refund_bulk")
         return _refusal(result, wanted="refund")
 
     def resolve(self, target: dict[str, str], calls: CallObserver,
@@ -104,6 +117,14 @@ def _parse(target: dict[str, str]) -> tuple[str, date, bool]:
             target.get("scope") == "payment")
 
 
+def _not_now(result: Refused, ours: str, operation: str) -> ProviderUnavailable:
+    """Paywall's 269 while our clock disagrees: retried within the attempts budget."""
+    return ProviderUnavailable(
+        f"Paywall says not at this time (code {result.code}: {result.message}) while {ours}: "
+        "trying again later", provider=PROVIDER, operation=operation,
+        provider_code=str(result.code))
+
+
 def _refusal(result: Refused, *, wanted: str) -> Outcome:
     said = f"Paywall refused the {wanted} (code {result.code}: {result.message})"
     if result.meaning is Meaning.ALREADY_CANCELLED:
@@ -117,8 +138,6 @@ def _refusal(result: Refused, *, wanted: str) -> Outcome:
                                detail="Paywall says it was already refunded")
     if result.meaning is Meaning.NOT_FOUND:
         return Rejected(Reason.NOT_FOUND, said)
-    if result.meaning is Meaning.NOT_NOW:
-        return Rejected(Reason.CUTOFF_PASSED, said)
     if result.meaning in (Meaning.ALREADY_REFUNDED, Meaning.ALREADY_FINALIZED,
                           Meaning.NOT_CONVENIENT, Meaning.ALREADY_CANCELLED):
         return Rejected(Reason.NOT_CANCELLABLE, said)
