@@ -1,9 +1,12 @@
 """6DOT50 Pay API emulation under `/sixdot50`, and its seeding routes under `/_sandbox/sixdot50`.
 
-Faithful to PROVIDERS.md; where the docs are silent, the assumption is a constant below.
-Amounts are JSON numbers written through float (18500.00 -> `18500.0`, 0.10 -> `0.1`). That is
-exact because every amount and total stays within 15 significant digits (`MAX_AMOUNT`), which
-a double round-trips: clients parse them as `Decimal`.
+Faithful to the provider's pages (seeds 000 and 003); where they are silent, the assumption is a
+constant below. Amounts are JSON numbers as the pages' examples write them: whole amounts as
+integers (`18500`), others through float (0.10 -> `0.1`), which is exact because every amount
+and total stays within 15 significant digits (`MAX_AMOUNT`), which a double round-trips; clients
+parse them as `Decimal`. Times are UTC without an offset, as the examples write them
+(`"2022-06-14T06:26:43.473"`; the docs say every timestamp is UTC). `externalId` is left out when
+the batch has none, as in the examples.
 Tokens are session state, not an effect: only batch and payment changes count as effects.
 """
 
@@ -13,7 +16,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,16 +80,16 @@ class Payment:
             "id": self.id,
             "batchId": self.batch_id,
             "msisdn": self.msisdn,
-            "amount": float(self.amount),
+            "amount": _number(self.amount),
             "firstname": self.firstname,
             "lastname": self.lastname,
             "externalId": self.external_id,
             "statusCode": self.status,
-            "settledAt": iso_utc(self.settled_at) if self.settled_at else None,
+            "settledAt": utc_text(self.settled_at) if self.settled_at else None,
             "isMember": self.is_member,
-            "referralAmount": float(self.referral_amount),
+            "referralAmount": _number(self.referral_amount),
             "referralMsisdn": self.referral_msisdn,
-            "createdAt": iso_utc(self.created_at),
+            "createdAt": utc_text(self.created_at),
         }
 
 
@@ -106,12 +109,13 @@ class Batch:
         live = [p for p in self.payments if p.status != "DELETED"]
         settled = [p for p in live if p.status == "SETTLED"]
         cancelled = [p for p in live if p.status == "CANCELLED"]
+        external = {"externalId": self.external_id} if self.external_id is not None else {}
         return {
             "id": self.id,
             "name": self.name,
             "statusCode": self.status,
-            "externalId": self.external_id,
-            "createdAt": iso_utc(self.created_at),
+            **external,
+            "createdAt": utc_text(self.created_at),
             "summary": {
                 "paymentsAmount": _total(p.amount for p in live),
                 "paymentsCount": len(live),
@@ -132,8 +136,18 @@ class Batch:
                 payment.settled_at = now
 
 
-def _total(amounts: Iterable[Decimal]) -> float:
-    return float(sum(amounts, Decimal(0)))
+def _total(amounts: Iterable[Decimal]) -> int | float:
+    return _number(sum(amounts, Decimal(0)))
+
+
+def _number(amount: Decimal) -> int | float:
+    """A JSON number as the docs' examples write it: `18500`, `0.1`."""
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+def utc_text(moment: datetime) -> str:
+    """UTC without an offset, to the millisecond, as 6DOT50 writes it."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
 class SixDot50Store:

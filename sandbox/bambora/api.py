@@ -30,7 +30,7 @@ from sandbox.bambora.model import (
     problem,
 )
 from sandbox.intercept import Answer, Operations
-from sandbox.state import current_state, iso_utc
+from sandbox.state import current_state
 
 
 class _AnyText(BaseConverter):
@@ -123,7 +123,9 @@ def cancel_payment(store: BamboraStore, target: str, merchant: str, reference: s
     found = _find_payment(store, merchant, reference, invalid_body=_bad_comment())
     if isinstance(found, Answer):
         return found
-    state = found.state
+    # Decided on the payment's true state: one changed in the merchant portal still reads as
+    # before through the API, but cannot be cancelled through it (seed 002).
+    state = found.true_state
     if state in CANNOT_CANCEL:
         detail = f"A {state} payment cannot be canceled; refund it instead."
         return Answer(problem(402, "payments/cannot_cancel", "Cannot cancel", detail), 402)
@@ -131,9 +133,7 @@ def cancel_payment(store: BamboraStore, target: str, merchant: str, reference: s
         title, detail = "Invalid payment state transition", f"Cannot cancel a {state} payment."
         body = problem(422, "payments/invalid_payment_state_transition", title, detail)
         return Answer(body, 422)
-    found.state = "Canceled"
-    operation_ = {"type": "Cancel", "amount": found.amount, "created": iso_utc(store.clock())}
-    found.operations.append(operation_)
+    found.cancel(store.clock(), _comment())
     return Answer(found.to_json(), 201, effect=True)
 
 
@@ -158,6 +158,13 @@ def _find_payment(
         detail = f"No payment with that reference for merchant {merchant}."
         return Answer(problem(404, "payments/payment_not_found", "Payment not found", detail), 404)
     return payment
+
+
+def _comment() -> str | None:
+    """The cancel's comment, once `_bad_comment` has let the body through."""
+    body = request.get_json(force=True, silent=True) if request.get_data() else None
+    comment = body.get("comment") if isinstance(body, dict) else None
+    return comment if isinstance(comment, str) else None
 
 
 def _bad_comment() -> Answer | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -43,7 +44,7 @@ def seed_payment() -> ControlAnswer:
         if key in payments:
             raise ControlError("that payment exists", 409)
         payments[key] = payment
-        return payment.to_json(), 201
+        return payment.control_json(), 201
 
 
 @control.post("/payments/bulk")
@@ -64,7 +65,8 @@ def seed_payments() -> ControlAnswer:
         if taken is not None:
             raise ControlError(f"payment {taken} exists", 409)
         for reference in references:
-            payments[model.merchant, reference] = replace(model, reference=reference, operations=[])
+            payments[model.merchant, reference] = replace(
+                model, reference=reference, operations=[], internal_id=secrets.token_hex(12))
     return {"created": count, "references": references[:10]}, 201
 
 
@@ -75,18 +77,19 @@ def read_payment(merchant: str, reference: str) -> ControlAnswer:
         case ["", "_sandbox", "bambora", "payments", raw_merchant, *rest] if rest:
             merchant, reference = raw_merchant, "/".join(rest)
     with current_state().lock:
-        return _seeded(merchant, reference).to_json(), 200
+        return _seeded(merchant, reference).control_json(), 200
 
 
 @control.post("/payments/<merchant>/state")
 def move_payment(merchant: str) -> ControlAnswer:
-    """Set a payment's state (as the merchant portal would: no operation is recorded)."""
+    """Change a payment's state as the merchant portal would: not reflected in the API (seed
+    002), which goes on reading the payment as before, yet refuses what the new state forbids."""
     body = json_object(known=("reference", "state"))
     state_name = _state(body, None)
     with current_state().lock:
         payment = _seeded(merchant, _text(body, "reference"))
-        payment.state = state_name
-        return payment.to_json(), 200
+        payment.portal_state = state_name
+        return payment.control_json(), 200
 
 
 add_revoke_tokens(control, lambda: _store().tokens)

@@ -34,7 +34,13 @@ CURRENCY = re.compile(r"[A-Z]{3}")
 
 @dataclass(slots=True)
 class Payment:
-    """One card payment; `operations` lists what was done to it through the API."""
+    """One card payment as the account holds it.
+
+    `state` is what the API reads. `portal_state` is set by the merchant portal, whose changes
+    "won't be reflected in the API backend" (seed 002): the API keeps reading `state`, while a
+    cancel is decided on the payment's true state. `operations` lists what was done through the
+    API, in the documented operation shape.
+    """
 
     merchant: str
     reference: str
@@ -43,16 +49,68 @@ class Payment:
     currency: str
     created: datetime
     operations: list[JSONObject] = field(default_factory=list)
+    portal_state: str | None = None
+    internal_id: str = field(default_factory=lambda: secrets.token_hex(12))
+    version: int = 0
+
+    @property
+    def true_state(self) -> str:
+        """The state a cancel is decided on: the portal's change if any, else the API's."""
+        return self.portal_state or self.state
 
     def to_json(self) -> JSONObject:
+        """The API's payment body, exactly the keys of seed 002 [doc]; no top-level reference,
+        amount or currency. [assume] `external_id` is the merchant's payment reference."""
+        return {
+            "_locked_at": None,
+            "_version": self.version,
+            "external_id": self.reference,
+            "internal_id": self.internal_id,
+            "merchant_id": self.merchant,
+            "operations": [self._authorization(), *self.operations],
+            "schema": 0,
+            "state": self.state,
+        }
+
+    def control_json(self) -> JSONObject:
+        """The control API's view: the seeding fields, the portal's state and the API body."""
         return {
             "reference": self.reference,
             "merchant": self.merchant,
             "state": self.state,
+            "portal_state": self.portal_state,
             "amount": self.amount,
             "currency": self.currency,
             "created": iso_utc(self.created),
-            "operations": list(self.operations),
+            "payment": self.to_json(),
+        }
+
+    def cancel(self, at: datetime, comment: str | None) -> None:
+        """Record a successful cancel through the API (seed 002's "Cancel" operation)."""
+        self.state = "Canceled"
+        self.portal_state = None
+        self.version += 1
+        self.operations.append({
+            "code": "00", "comment": comment, "id": secrets.token_hex(8),
+            "references": self._authorization()["id"], "success": True,
+            "timestamp": iso_utc(at), "type": "Cancel",
+        })  # fmt: skip
+
+    def _authorization(self) -> JSONObject:
+        """The authorize operation every payment starts with: it carries amount and currency."""
+        return {
+            "amount": self.amount,
+            "code": "00" if self.state != "Declined" else "05",
+            "comment": None,
+            "currency": self.currency,
+            "id": f"{self.internal_id}-auth",
+            "psp": "sandbox",
+            "psp_id": self.internal_id[:8],
+            "psp_reference": f"psp-{self.internal_id}",
+            "success": self.state != "Declined",
+            "timestamp": iso_utc(self.created),
+            "token": f"tok_{self.internal_id}",
+            "type": "Authorize token",
         }
 
 

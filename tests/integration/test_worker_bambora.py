@@ -45,18 +45,55 @@ def operations(sandbox: SandboxControl, reference: str) -> list[tuple[str, Any]]
         provider="bambora", target=f"{MERCHANT}/{reference}")]
 
 
-def test_503_503_then_success_after_three_attempts(producer: Celery, ledger: Engine,
-                                                   sandbox: SandboxControl) -> None:
-    """Two 503s are retried with backoff; the third cancel succeeds; three attempts."""
+def test_503_503_then_success_each_read_before_the_next_cancel(
+    producer: Celery, ledger: Engine, sandbox: SandboxControl
+) -> None:
+    """Two 503s may each hide a cancel: the payment is read (Authorized) before the next try;
+    the third cancel succeeds; five attempts, one effect."""
     ref = payment(sandbox)
     sandbox.add_fault(provider="bambora", operation="cancel_payment",
                       target=f"{MERCHANT}/{ref}", action="status", status=503, times=2)
     job = wait_for_job(ledger, cancel_job(producer, ref))
     leg = job["legs"][0]
-    assert (job["state"], leg["state"], leg["attempts"]) == ("reconciled", "cancelled", 3)
+    assert (job["state"], leg["state"], leg["attempts"]) == ("reconciled", "cancelled", 5)
+    assert [op for op, _ in operations(sandbox, ref)] == [
+        "cancel_payment", "get_payment", "cancel_payment", "get_payment", "cancel_payment"]
     evidence = leg["reconciliation"]["evidence"]
     assert (evidence["source"], evidence["currency"]) == ("bambora_payment", "SEK")
     assert evidence["reported"]["cancelled_amount"] == "125.50"
+
+
+def test_a_503_that_took_effect_is_confirmed_by_reading(
+    producer: Celery, ledger: Engine, sandbox: SandboxControl
+) -> None:
+    """A cancel that took effect behind a 503 is found Canceled by the read: never sent again."""
+    ref = payment(sandbox)
+    sandbox.add_fault(provider="bambora", operation="cancel_payment",
+                      target=f"{MERCHANT}/{ref}", action="status", status=503, effect=True)
+    job = wait_for_job(ledger, cancel_job(producer, ref))
+    leg = job["legs"][0]
+    assert (job["state"], leg["state"], leg["already_cancelled"]) == (
+        "reconciled", "cancelled", False)
+    assert [op for op, _ in operations(sandbox, ref)] == ["cancel_payment", "get_payment"]
+    assert sandbox.effects("bambora")[f"bambora:cancel_payment:{MERCHANT}/{ref}"] == 1
+
+
+def test_a_portal_cancel_is_tried_again_then_handed_to_a_person(
+    producer: Celery, ledger: Engine, sandbox: SandboxControl
+) -> None:
+    """Cancelled in the merchant portal, the payment still reads Authorized and every cancel is
+    refused: retried within the attempts budget, then failed/retries_exhausted with a detail
+    that sends a person to the portal; never rejected on the first refusal."""
+    ref = payment(sandbox)
+    sandbox._post(f"/bambora/payments/{MERCHANT}/state", {"reference": ref, "state": "Canceled"})
+    job = wait_for_job(ledger, cancel_job(producer, ref), timeout=60)
+    leg = job["legs"][0]
+    assert (job["state"], leg["state"], leg["reason"]) == ("failed", "failed",
+                                                           "retries_exhausted")
+    assert "merchant portal" in leg["detail"]
+    ops = [op for op, status in operations(sandbox, ref) if status != 401]
+    assert ops == ["cancel_payment", "get_payment"] * 8  # RETRY_MAX_ATTEMPTS, the default
+    assert f"bambora:cancel_payment:{MERCHANT}/{ref}" not in sandbox.effects("bambora")
 
 
 def test_409_is_read_then_retried(producer: Celery, ledger: Engine,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.integration.test_worker_bambora import (  # noqa: F401 (collected here again)
     test_409_is_read_then_retried,
-    test_503_503_then_success_after_three_attempts,
+    test_503_503_then_success_each_read_before_the_next_cancel,
     test_timeout_after_send_is_resolved_by_a_read,
 )
 from tests.integration.test_worker_paywall import (  # noqa: F401

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import RunningSandbox, create_app, start_in_thread
+from tests.seeds import example_body
 from tests.support import Clock
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -189,24 +190,23 @@ def test_calls_without_a_valid_token_answer_401(
 
 
 def test_get_payment_answers_the_documented_model(client: FlaskClient) -> None:
-    """GET answers 200 with the payment's fields in the documented order."""
+    """GET answers 200 with the payment in seed 002's shape: its keys in its order, amount and
+    currency in the authorize operation, no top-level reference, amount or currency."""
     seed(client, amount=12345, currency="EUR")
+    example = example_body("002", having="operations")
 
     response = client.get(url("order-1"), headers=headers(client))
 
+    answer = response.get_json()
     assert response.status_code == 200
-    assert response.get_json() == {
-        "reference": "order-1",
-        "merchant": MERCHANT,
-        "state": "Authorized",
-        "amount": 12345,
-        "currency": "EUR",
-        "created": "2026-11-21T12:00:00.000Z",
-        "operations": [],
-    }
-    assert list(response.get_json()) == [
-        "reference", "merchant", "state", "amount", "currency", "created", "operations",
-    ]  # fmt: skip
+    assert list(answer) == list(example)
+    assert (answer["state"], answer["external_id"], answer["merchant_id"]) == (
+        "Authorized", "order-1", MERCHANT)
+    authorize = answer["operations"][0]
+    assert list(authorize) == list(example["operations"][0])
+    assert (authorize["type"], authorize["amount"], authorize["currency"]) == (
+        "Authorize token", 12345, "EUR")
+    assert len(answer["operations"]) == 1
 
 
 @pytest.mark.parametrize("version", [None, "2", ""])
@@ -236,9 +236,10 @@ def test_cancel_an_authorized_payment_answers_201_canceled(
     answer = response.get_json()
     assert response.status_code == 201
     assert answer["state"] == "Canceled"
-    assert answer["operations"] == [
-        {"type": "Cancel", "amount": 10000, "created": "2026-11-21T12:05:00.000Z"}
-    ]
+    cancel = answer["operations"][-1]
+    assert list(cancel) == list(example_body("002", having="operations")["operations"][1])
+    assert (cancel["type"], cancel["success"], cancel["timestamp"]) == (
+        "Cancel", True, "2026-11-21T12:05:00.000Z")
     assert payment_state(client, "order-1") == "Canceled"
     assert effects(client) == {f"bambora:cancel_payment:{MERCHANT}/order-1": 1}
 
@@ -286,19 +287,31 @@ def test_a_second_cancel_is_422_and_the_effect_is_counted_once(client: FlaskClie
     assert effects(client) == {f"bambora:cancel_payment:{MERCHANT}/order-1": 1}
 
 
-def test_a_payment_captured_in_the_meantime_cannot_be_cancelled(client: FlaskClient) -> None:
-    """Moving a payment to Captured (the portal) records no operation; a cancel then gets 402."""
+@pytest.mark.parametrize(
+    ("portal_state", "status"), [("Canceled", 422), ("Captured", 402)])
+def test_a_portal_change_is_not_visible_to_the_api_but_refuses_its_cancel(
+    client: FlaskClient, portal_state: str, status: int
+) -> None:
+    """A payment cancelled (or captured) in the merchant portal still reads Authorized through
+    the API, with no operation recorded, and the API's cancel is refused (seed 002)."""
     seed(client)
+    sent = headers(client)
 
     moved = client.post(
         f"/_sandbox/bambora/payments/{MERCHANT}/state",
-        json={"reference": "order-1", "state": "Captured"},
+        json={"reference": "order-1", "state": portal_state},
     )
-    response = client.post(url("order-1", "cancel"), headers=headers(client))
+    read = client.get(url("order-1"), headers=sent).get_json()
+    response = client.post(url("order-1", "cancel"), headers=sent)
+    read_again = client.get(url("order-1"), headers=sent).get_json()
 
-    assert (moved.status_code, moved.get_json()["state"]) == (200, "Captured")
-    assert moved.get_json()["operations"] == []
-    assert response.status_code == 402
+    assert moved.status_code == 200
+    assert (moved.get_json()["state"], moved.get_json()["portal_state"]) == (
+        "Authorized", portal_state)
+    assert read["state"] == read_again["state"] == "Authorized"
+    assert [op["type"] for op in read_again["operations"]] == ["Authorize token"]
+    assert response.status_code == status
+    assert effects(client) == {}
 
 
 @pytest.mark.parametrize("action", ["", "cancel"])
@@ -403,7 +416,7 @@ def test_references_are_decoded_exactly_once(client: FlaskClient) -> None:
 
     found = [client.get(url(reference), headers=sent).get_json() for reference in references]
 
-    assert [(p["reference"], p["amount"]) for p in found] == [
+    assert [(p["external_id"], p["operations"][0]["amount"]) for p in found] == [
         ("a/b", 1),
         ("a%2Fb", 2),
         ("a%252Fb", 3),
@@ -422,7 +435,7 @@ def test_dot_and_odd_references_sent_fully_encoded_are_found(
         f"/bambora/v1/merchants/{MERCHANT}/payments/{encoded}/?ignored=1", headers=headers(client)
     )
 
-    assert (response.status_code, response.get_json()["reference"]) == (200, reference)
+    assert (response.status_code, response.get_json()["external_id"]) == (200, reference)
 
 
 @settings(max_examples=100, deadline=None)
@@ -435,7 +448,7 @@ def test_any_reference_round_trips(reference: str) -> None:
     response = client.post(url(reference, "cancel"), headers=headers(client))
 
     assert response.status_code == 201
-    assert response.get_json()["reference"] == reference
+    assert response.get_json()["external_id"] == reference
     assert effects(client) == {f"bambora:cancel_payment:{MERCHANT}/{reference}": 1}
 
 
@@ -684,8 +697,9 @@ def test_a_2000_character_reference_round_trips_over_http(http: httpx.Client) ->
     read = http.get(f"/_sandbox/bambora/payments/{MERCHANT}/{encoded}")
 
     assert encoded in str(cancelled.request.url)  # sent as one encoded segment, untouched
-    assert (got.status_code, got.json()["reference"]) == (200, reference)
-    assert (cancelled.status_code, cancelled.json()["reference"]) == (201, reference)
+    assert (got.status_code, got.json()["external_id"]) == (200, reference)
+    assert (cancelled.status_code, cancelled.json()["external_id"]) == (201, reference)
+    assert cancelled.json()["operations"][-1]["comment"] == "round trip"
     assert read.json()["state"] == "Canceled"
     target = f"{MERCHANT}/{reference}"
     assert http.get("/_sandbox/effects").json()["effects"] == {

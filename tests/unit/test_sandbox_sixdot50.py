@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox import create_app
+from tests.seeds import example_body
 from tests.support import Clock
 
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -234,7 +235,8 @@ def test_batch_ids_match_in_any_case_and_are_logged_canonically(client: FlaskCli
 
 
 def test_get_batch_answers_the_documented_model(client: FlaskClient) -> None:
-    """The Batch has the documented fields; amounts are JSON numbers, times UTC with Z."""
+    """The Batch has the documented fields; amounts are JSON numbers, times UTC as the docs
+    write them (no offset)."""
     batch = seed(client, name="Payroll", externalId="ext-1", count=185, amount_each="100.00")
 
     response = client.get(f"/sixdot50/batches/{batch['id']}", headers=bearer(client))
@@ -251,8 +253,33 @@ def test_get_batch_answers_the_documented_model(client: FlaskClient) -> None:
         "ext-1",
         "DRAFT",
     )
-    assert answer["createdAt"] == "2026-11-21T12:00:00.000Z"
-    assert '"paymentsAmount":18500.0' in text.replace(" ", "")
+    assert answer["createdAt"] == "2026-11-21T12:00:00.000"
+    assert '"paymentsAmount":18500,' in text.replace(" ", "")
+
+
+@pytest.mark.parametrize(("seed_page", "status"), [("000", "CANCELLED"), ("003", "CLOSED")])
+def test_batches_have_the_shape_of_the_providers_examples(
+    client: FlaskClient, seed_page: str, status: str
+) -> None:
+    """A batch without externalId answers exactly the keys, key order and JSON types of the
+    example in 6DOT50's own page (seed 000's cancel answer, seed 003's GET)."""
+    example = example_body(seed_page, having="summary")
+    batch = seed(client, count=2, amount_each="15.00", statusCode="DRAFT")
+    sent = bearer(client)
+    if status == "CANCELLED":
+        answer = client.post(f"/sixdot50/batches/{batch['id']}/cancel", headers=sent).get_json()
+    else:
+        client.post(f"/_sandbox/sixdot50/batches/{batch['id']}/status",
+                    json={"statusCode": "CLOSED"})
+        answer = client.get(f"/sixdot50/batches/{batch['id']}", headers=sent).get_json()
+
+    def shape(body: dict[str, Any]) -> list[tuple[str, type]]:
+        return [(key, type(value)) for key, value in body.items() if key != "summary"] + [
+            (key, type(value)) for key, value in body["summary"].items()]
+
+    assert answer["statusCode"] == status
+    assert shape(answer) == shape(example)
+    assert datetime.fromisoformat(answer["createdAt"]).tzinfo is None
 
 
 def test_list_payments_answers_every_documented_field(client: FlaskClient) -> None:
@@ -274,10 +301,10 @@ def test_list_payments_answers_every_documented_field(client: FlaskClient) -> No
         "statusCode", "settledAt", "isMember", "referralAmount", "referralMsisdn", "createdAt",
     ]  # fmt: skip
     assert [p["statusCode"] for p in payments] == ["DRAFT", "SETTLED", "DELETED"]
-    assert [p["amount"] for p in payments] == [Decimal("12.5"), Decimal("7.25"), Decimal("3.0")]
+    assert [p["amount"] for p in payments] == [Decimal("12.5"), Decimal("7.25"), Decimal("3")]
     assert payments[0]["msisdn"] == "250788000001"
     assert payments[0]["settledAt"] is None
-    assert payments[1]["settledAt"] == "2026-11-21T12:00:00.000Z"
+    assert payments[1]["settledAt"] == "2026-11-21T12:00:00.000"
     assert {p["batchId"] for p in payments} == {batch["id"]}
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from worker.domain.outcomes import Cancelled, Rejected
 from worker.domain.states import Reason
 from worker.providers.calls import NullObserver
+from worker.providers.errors import Conflict, InvalidRequest
 from worker.providers.sixdot50 import SixDot50
 from worker.services.drivers.sixdot50 import SixDot50Driver
 
@@ -50,10 +52,23 @@ def test_refusal_then_open_batch_is_not_cancellable() -> None:
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.NOT_CANCELLABLE
 
 
-def test_a_summary_still_moving_is_read_again_later() -> None:
-    """Until cancelled and settled account for every payment, there are no figures yet."""
+def test_a_summary_still_moving_is_read_as_it_is_but_not_complete() -> None:
+    """Until cancelled and settled account for every payment, the figures are not complete."""
     moving = driver([(200, batch("CANCELLED", 3, 2, settled=0))])
-    assert moving.read_evidence(TARGET, NullObserver()) is None
+    evidence = moving.read_evidence(TARGET, NullObserver())
+    assert evidence is not None and not evidence.complete
+    assert evidence.reported.cancelled_count == 2
     settled = driver([(200, batch("CANCELLED", 3, 2, settled=1))])
     evidence = settled.read_evidence(TARGET, NullObserver())
-    assert evidence is not None and evidence.reported.settled_count == 1
+    assert evidence is not None and evidence.complete
+    assert evidence.reported.settled_count == 1
+
+
+def test_a_refusal_of_a_draft_batch_keeps_the_refusals_meaning() -> None:
+    """Refused while still DRAFT: a 409 is tried again later, a 400 is our request's fault."""
+    with pytest.raises(Conflict):
+        driver([(409, {"message": "busy"}), (200, batch("DRAFT", 2, 0))]).cancel(
+            TARGET, NullObserver())
+    with pytest.raises(InvalidRequest):
+        driver([(400, {"message": "bad"}), (200, batch("DRAFT", 2, 0))]).cancel(
+            TARGET, NullObserver())

@@ -66,6 +66,17 @@ class LegEvidence:
     expected: Figures
     reported: Reported
 
+    @property
+    def complete(self) -> bool:
+        """Every payment is accounted for: cancelled, refunded, settled or failed.
+
+        A 6DOT50 summary read while a payment was still settling accounts for fewer: its
+        figures are not final yet, and are read again (for a bounded time).
+        """
+        r = self.reported
+        accounted = r.undone_count + r.settled_count + r.failed_count
+        return accounted >= self.expected.count
+
     def to_json(self) -> dict[str, Any]:
         r = self.reported
         return {

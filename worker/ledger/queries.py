@@ -31,7 +31,9 @@ from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
 from worker.ledger.tables import attempts, callback_pages, jobs, legs
 
 ATTEMPT_FIELDS = ("operation", "started_at", "finished_at", "http_status", "outcome",
-                  "provider_code", "request_id", "latency_ms")
+                  "provider_code", "request_id", "latency_ms", "response_body")
+# Attempt rows without their bodies: what views of many attempts read.
+_ATTEMPT_SUMMARY = [column for column in attempts.c if column.name != "response_body"]
 
 
 # The statements every job runs, built once: on SQLite, building a statement and its cache key
@@ -146,6 +148,9 @@ def _leg(row: Row[Any]) -> LegRecord:
         match_key=m["match_key"],
         expected_count=m["expected_count"],
         recovery_stage=m["recovery_stage"],
+        provisional_evidence=m["provisional_evidence"],
+        evidence_deadline=m["evidence_deadline"],
+        evidence_reads=m["evidence_reads"],
     )
 
 
@@ -161,6 +166,7 @@ def _attempt(row: Row[Any]) -> AttemptRecord:
         outcome=m["outcome"],
         provider_code=m["provider_code"],
         latency_ms=m["latency_ms"],
+        response_body=m.get("response_body"),
     )
 
 
@@ -391,10 +397,7 @@ class Ledger:
 
     def mark_swept(self, leg_ids: Sequence[str], now: datetime) -> None:
         """Due again as of now: the next sweep waits a full grace before dispatching again."""
-        if leg_ids:
-            self.conn.execute(
-                update(legs).where(legs.c.id.in_(list(leg_ids))).values(next_attempt_at=now)
-            )
+        self.postpone_legs(leg_ids, now)
 
     def legs_with_expired_lease(self, now: datetime, limit: int) -> list[LegRecord]:
         query = (
@@ -405,13 +408,25 @@ class Ledger:
         )
         return [_leg(row) for row in self.conn.execute(query)]
 
-    def cancelled_legs_without_evidence(self, limit: int) -> list[LegRecord]:
+    def cancelled_legs_without_evidence(self, now: datetime, limit: int) -> list[LegRecord]:
+        """Cancelled legs still without final figures whose next read is due."""
         query = (
             select(legs)
-            .where(legs.c.state == LegState.CANCELLED.value, legs.c.reconciliation.is_(None))
+            .where(
+                legs.c.state == LegState.CANCELLED.value,
+                legs.c.reconciliation.is_(None),
+                or_(legs.c.next_attempt_at.is_(None), legs.c.next_attempt_at <= now),
+            )
             .limit(limit)
         )
         return [_leg(row) for row in self.conn.execute(query)]
+
+    def postpone_legs(self, leg_ids: Sequence[str], until: datetime) -> None:
+        """Nothing is due for these legs before ``until`` (a read was just asked for)."""
+        if leg_ids:
+            self.conn.execute(
+                update(legs).where(legs.c.id.in_(list(leg_ids))).values(next_attempt_at=until)
+            )
 
     def legs_waiting_due(self, now: datetime, limit: int) -> list[LegRecord]:
         """Legs waiting on callbacks past their deadline: recovery is due."""
@@ -539,9 +554,10 @@ class Ledger:
         return {JobState(state): n for state, n, _oldest in self.job_state_summary()}
 
     def attempts_of_job(self, job_id: str, limit: int) -> list[AttemptRecord]:
-        """The latest ``limit`` provider calls made for any of the job's legs, oldest first."""
+        """The latest ``limit`` provider calls made for any of the job's legs, oldest first
+        (without the answers' bodies)."""
         query = (
-            select(attempts)
+            select(*_ATTEMPT_SUMMARY)
             .join(legs, legs.c.id == attempts.c.leg_id)
             .where(legs.c.job_id == job_id)
             .order_by(attempts.c.started_at.desc(), attempts.c.id.desc())

@@ -48,6 +48,9 @@ class LegRecord:
     match_key: str | None = None
     expected_count: int | None = None
     recovery_stage: int = 0
+    provisional_evidence: dict[str, Any] | None = None
+    evidence_deadline: datetime | None = None
+    evidence_reads: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +64,4 @@ class AttemptRecord:
     outcome: str | None
     provider_code: str | None
     latency_ms: float | None
+    response_body: str | None = None

@@ -2,7 +2,8 @@
 
 Idempotency lives here: a job's id is derived from its idempotency key and is the primary key;
 legs are unique per (job, position); callback pages are unique per (operation, code, page), so a
-duplicate page changes nothing. A leg's latest evidence lives in its ``reconciliation`` column.
+duplicate page changes nothing. A leg's latest evidence lives in its ``reconciliation`` column;
+figures that do not add up yet wait in ``provisional_evidence`` until they do or their deadline.
 """
 
 from __future__ import annotations
@@ -101,6 +102,12 @@ legs = Table(
     Column("match_key", String(200), nullable=True),
     Column("expected_count", Integer, nullable=True),
     Column("recovery_stage", Integer, nullable=False, default=0),
+    # A cancelled leg whose figures do not add up yet (a 6DOT50 payment still settling): the
+    # latest figures, when the wait ends (CALLBACK_TIMEOUT_SECONDS after the cancel), and how
+    # many reads it took; its next read is due at next_attempt_at.
+    Column("provisional_evidence", NULLABLE_JSON, nullable=True),
+    Column("evidence_deadline", UTCDateTime(), nullable=True),
+    Column("evidence_reads", Integer, nullable=False, default=0),
     UniqueConstraint("job_id", "position", name="uq_legs_job_position"),
     Index("ix_legs_job_state", "job_id", "state"),
     Index("ix_legs_state_next", "state", "next_attempt_at"),
@@ -121,6 +128,8 @@ attempts = Table(
     Column("provider_code", String(64), nullable=True),
     Column("request_id", String(128), nullable=True),
     Column("latency_ms", Float, nullable=True),
+    # The answer as received, secrets masked, at most 64 KiB (worker.providers.bodies).
+    Column("response_body", Text, nullable=True),
 )
 
 # One row per Paywall callback page: the raw body as received and its parsed payments (as JSON

@@ -8,6 +8,7 @@ wire and ``Decimal`` inside: converted here, and only here.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from worker.domain.money import parse_decimal
 from worker.providers.calls import CallObserver, NullObserver, OnCall, call, parse_json
 from worker.providers.errors import (
     AuthFailed,
@@ -29,6 +31,7 @@ from worker.providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from worker.providers.fields import first_present
 from worker.providers.retry import parse_retry_after
 from worker.providers.tokens import BearerToken
 
@@ -40,29 +43,47 @@ DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
 # ISO 4217 minor-unit exponents that are not 2.
 EXPONENTS = {"JPY": 0, "ISK": 0, "KRW": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3,
              "JOD": 3, "TND": 3}
+# [assume] the operation that carries the payment's amount and currency is its authorization:
+# an operation whose `type` starts with this (seed 002 calls it "Authorize token").
+AUTHORIZE_TYPE_PREFIX = "authoriz"
+# [assume] where no authorize operation carries them, the payment itself may (top-level names).
+AMOUNT_NAMES = ("amount",)
+CURRENCY_NAMES = ("currency",)
+CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
 
 
 class PaymentState:
+    """[doc] the states of seed 002 and the API reference; compared without regard to case."""
+
     AUTHORIZED = "Authorized"
     CANCELED = "Canceled"
     CAPTURED = "Captured"
     SETTLED = "Settled"
     REFUNDED = "Refunded"
+    ALL = ("None", "Authorized", "Authorization Expired", "Declined", "Voided", "Captured",
+           "Refunded", "Settled", "Canceled")
+    # [assume] British spelling read as the documented one.
+    SPELLINGS = {"cancelled": CANCELED}
 
 
-def from_minor(amount: int, currency: str) -> Decimal:
+def from_minor(amount: Decimal | int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-EXPONENTS.get(currency, 2))
 
 
 @dataclass(frozen=True, slots=True)
 class Payment:
+    """A payment as read. ``reference`` is the one we asked for; amount and currency are None
+    when the answer gave none we can use (``amount_minor`` keeps what it did give)."""
+
     reference: str
     state: str
-    amount: Decimal
-    currency: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    amount_minor: Decimal | None = None
 
 
-def error_for_response(response: httpx.Response, operation: str) -> ProviderError:
+def error_for_response(response: httpx.Response, operation: str, *,
+                       mutating: bool = False) -> ProviderError:
     """Map an error answer by its problem ``type`` first, its status second."""
     status = response.status_code
     problem: dict[str, Any] = {}
@@ -90,21 +111,63 @@ def error_for_response(response: httpx.Response, operation: str) -> ProviderErro
         return RateLimited(message, retry_after=parse_retry_after(
             response.headers.get("retry-after")), **common)
     if status >= 500:
-        return ProviderUnavailable(message, **common)
+        # A server error answering a cancel says nothing of whether the cancel took effect.
+        return ProviderUnavailable(message, ambiguous=mutating, **common)
     return InvalidRequest(message, **common)
 
 
-def parse_payment(data: Any, operation: str, *, mutating: bool) -> Payment:
+def parse_payment(data: Any, reference: str, operation: str, *, mutating: bool) -> Payment:
+    """A payment from its JSON [doc, seed 002]; only ``state`` is required.
+
+    Amount and currency come from the authorize operation in ``operations[]`` when present,
+    else from the payment's own fields; either may be missing or unusable (seed 002's currency
+    is "string") without making the answer unreadable: the state decides.
+    """
+    state = data.get("state") if isinstance(data, dict) else None
+    if not isinstance(state, str) or not state.strip():
+        raise MalformedResponse("payment answer has no state", provider=PROVIDER,
+                                operation=operation, ambiguous=mutating)
+    minor, currency = _money(data)
+    amount = from_minor(minor, currency) if minor is not None and currency else None
+    return Payment(reference, _state_name(state), amount, currency, minor)
+
+
+def _state_name(state: str) -> str:
+    folded = state.strip().casefold()
+    known = {name.casefold(): name for name in PaymentState.ALL}
+    return known.get(folded) or PaymentState.SPELLINGS.get(folded) or state.strip()
+
+
+def _money(payment: dict[str, Any]) -> tuple[Decimal | None, str | None]:
+    """(amount in minor units, ISO currency) of the payment; each None when unusable."""
+    operations = payment.get("operations")
+    authorizations = [
+        op for op in (operations if isinstance(operations, list) else [])
+        if isinstance(op, dict) and str(op.get("type") or "").casefold().startswith(
+            AUTHORIZE_TYPE_PREFIX)
+    ]
+    # A failed authorization attempt may precede the one that succeeded.
+    authorizations.sort(key=lambda op: op.get("success") is False)
+    for source in [*authorizations[:1], payment]:
+        raw_amount = first_present(source, AMOUNT_NAMES)
+        raw_currency = first_present(source, CURRENCY_NAMES)
+        if raw_amount is not None or raw_currency is not None:
+            return _minor_units(raw_amount), _currency(raw_currency)
+    return None, None
+
+
+def _minor_units(value: object) -> Decimal | None:
     try:
-        currency = str(data["currency"]).upper()
-        amount = data["amount"]
-        if isinstance(amount, bool) or not isinstance(amount, int):
-            raise TypeError("amount is not a whole number of minor units")
-        return Payment(str(data["reference"]), str(data["state"]),
-                       from_minor(amount, currency), currency)
-    except (KeyError, TypeError) as exc:
-        raise MalformedResponse(f"payment answer garbled ({exc})", provider=PROVIDER,
-                                operation=operation, ambiguous=mutating) from exc
+        amount = parse_decimal(value)
+    except ValueError:
+        return None
+    return amount.to_integral_value() if amount == amount.to_integral_value() else amount
+
+
+def _currency(value: object) -> str | None:
+    if isinstance(value, str) and CURRENCY_CODE.fullmatch(value.strip()):
+        return value.strip().upper()
+    return None
 
 
 def _segment(value: str) -> str:
@@ -140,7 +203,7 @@ class Bambora:
         result: tuple[str, datetime] = call(
             self._client, request, self._interpret_token, provider=PROVIDER,
             operation="get_token", mutating=False, observer=NullObserver(),
-            on_call=self._on_call)
+            on_call=self._on_call, keep_body=False)
         return result
 
     def _interpret_token(self, response: httpx.Response) -> tuple[str, datetime]:
@@ -166,18 +229,20 @@ class Bambora:
         return (f"{self._base}/v1/merchants/{_segment(merchant)}/payments/"
                 f"{_segment(reference)}/{action}")
 
-    def _payment_call(self, method: str, url: str, operation: str, observer: CallObserver,
-                      *, mutating: bool, expect: int, json: Any = None) -> Payment:
+    def _payment_call(self, method: str, reference: str, url: str, operation: str,
+                      observer: CallObserver, *, mutating: bool, json: Any = None) -> Payment:
         def interpret(response: httpx.Response) -> Payment:
-            if response.status_code != expect:
+            # [doc] a cancel answers 201, a read 200; [assume] any 2xx with a payment is read
+            # alike: the payment's state decides, not the status code.
+            if not response.is_success:
                 if response.status_code < 400:
                     raise MalformedResponse(f"unexpected HTTP {response.status_code}",
                                             provider=PROVIDER, operation=operation,
                                             ambiguous=mutating)
-                raise error_for_response(response, operation)
+                raise error_for_response(response, operation, mutating=mutating)
             data = parse_json(response, provider=PROVIDER, operation=operation,
                               mutating=mutating)
-            return parse_payment(data, operation, mutating=mutating)
+            return parse_payment(data, reference, operation, mutating=mutating)
 
         def send(token: str) -> Payment:
             request = self._client.build_request(
@@ -189,13 +254,13 @@ class Bambora:
         return self.token.call(send)
 
     def get_payment(self, merchant: str, reference: str, observer: CallObserver) -> Payment:
-        return self._payment_call("GET", self._payment_url(merchant, reference), "get_payment",
-                                  observer, mutating=False, expect=200)
+        return self._payment_call("GET", reference, self._payment_url(merchant, reference),
+                                  "get_payment", observer, mutating=False)
 
     def cancel_payment(self, merchant: str, reference: str, observer: CallObserver,
                        comment: str | None = None) -> Payment:
         """Cancel an Authorized payment (201 with the payment, now Canceled)."""
         body = {"comment": comment[:256]} if comment else None
-        return self._payment_call("POST", self._payment_url(merchant, reference, "cancel/"),
-                                  "cancel_payment", observer, mutating=True, expect=201,
-                                  json=body)
+        return self._payment_call("POST", reference,
+                                  self._payment_url(merchant, reference, "cancel/"),
+                                  "cancel_payment", observer, mutating=True, json=body)

@@ -11,6 +11,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from worker.providers.bodies import kept_body
 from worker.providers.errors import MalformedResponse, ProviderError, TransportError
 
 # Errors raised before a single byte of the request left: repeating the call is always safe.
@@ -19,7 +20,11 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One provider call as the ledger and the metrics see it. Never a secret, never a body."""
+    """One provider call as the ledger and the metrics see it. Never a secret.
+
+    ``body`` is the answer as kept on the attempt row (``worker.providers.bodies``): secrets
+    masked, bounded; None for token calls and when nothing came back.
+    """
 
     provider: str
     operation: str
@@ -28,6 +33,7 @@ class CallRecord:
     latency_ms: float
     provider_code: str | None = None
     request_id: str | None = None
+    body: str | None = None
 
 
 class CallObserver(Protocol):
@@ -64,12 +70,14 @@ def call(
     mutating: bool,
     observer: CallObserver,
     on_call: OnCall = _no_metrics,
+    keep_body: bool = True,
 ) -> T:
     """Send one request and interpret its answer; every call is reported, whatever its end.
 
     Transport failures become :class:`TransportError`, ambiguous when the request may have been
     sent for a call that changes state. ``interpret`` maps the answer to a value or raises the
-    provider's :class:`ProviderError`.
+    provider's :class:`ProviderError`. ``keep_body=False`` for answers that carry a secret as
+    such (a token service's).
     """
     handle = observer.before(operation)
     started = time.perf_counter()
@@ -98,6 +106,7 @@ def call(
             latency_ms=(time.perf_counter() - started) * 1000,
             provider_code=error.provider_code if isinstance(error, ProviderError) else None,
             request_id=response.headers.get("x-request-id") if response is not None else None,
+            body=kept_body(response) if keep_body and response is not None else None,
         )
         observer.after(handle, record)
         on_call(record)

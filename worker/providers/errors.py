@@ -4,16 +4,17 @@
     ├── AuthFailed                 401/403 after one token refresh
     ├── InvalidRequest             other 4xx: our request is wrong; never retried
     ├── NotCancellable             the provider refuses because of the target's state
+    ├── RefusedWhileCancellable    refused, yet the provider's own read says cancellable; retried
     ├── NotFound                   404
     ├── Conflict                   409: someone else is changing the target; retried
     ├── RateLimited                429, with Retry-After when given; retried
-    ├── ProviderUnavailable        5xx; retried
+    ├── ProviderUnavailable        5xx; retried (ambiguous when it answers a cancel)
     ├── MalformedResponse          an answer we cannot read; retried, ambiguous if it changed state
     └── TransportError             no answer (connect, timeout, reset); retried
 
 ``ambiguous`` is true when the call was meant to change state and may have done so without our
-knowing (a timeout after the request was sent, a garbled answer): the target must be read before
-the call is repeated.
+knowing (a timeout after the request was sent, a 5xx, a garbled answer): the target must be read
+before the call is repeated.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ class InvalidRequest(ProviderError):
 
 class NotCancellable(ProviderError):
     pass
+
+
+class RefusedWhileCancellable(ProviderError):
+    """The provider refused a cancel although reading the target says it can be cancelled.
+
+    Bambora's merchant portal is the known cause: a payment cancelled (or captured) there still
+    reads Authorized through the API, which refuses to cancel it. Not final: retried within the
+    attempts budget, after which a person checks the portal.
+    """
+
+    retryable = True
 
 
 class NotFound(ProviderError):

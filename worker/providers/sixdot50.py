@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from worker.domain.money import MoneyError, parse_decimal
+from worker.domain.money import parse_decimal
 from worker.providers.calls import CallObserver, NullObserver, OnCall, call, parse_json
 from worker.providers.errors import (
     AuthFailed,
@@ -27,16 +27,23 @@ from worker.providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from worker.providers.fields import read_count, read_utc
 from worker.providers.retry import parse_retry_after
 from worker.providers.tokens import BearerToken
 
 PROVIDER = "sixdot50"
 # [assume] 6DOT50 pays out to mobile numbers in South Africa and its API carries no currency.
 CURRENCY = "ZAR"
+# [doc] a token lives 15 minutes (used when the answer's expiresAt is unreadable).
 TOKEN_LIFETIME = timedelta(minutes=15)
+# [assume] the status 6DOT50 answers a cancel of a batch that is not DRAFT is undocumented: any
+# refusal but auth (401/403), unknown id (404) and rate limit (429) is decided by reading the batch.
+REFUSALS: tuple[type[ProviderError], ...] = (InvalidRequest, Conflict)
 
 
 class BatchStatus:
+    """[doc] statusCode values; [assume] compared without regard to case."""
+
     DRAFT = "DRAFT"
     OPEN = "OPEN"
     CLOSED = "CLOSED"
@@ -55,12 +62,16 @@ class BatchSummary:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
+    """A batch as read; ``summary`` is None when the answer had none we could read."""
+
     id: str
     status: str
-    summary: BatchSummary
+    summary: BatchSummary | None
+    created_at: datetime | None = None
 
 
-def error_for_response(response: httpx.Response, operation: str) -> ProviderError:
+def error_for_response(response: httpx.Response, operation: str, *,
+                       mutating: bool = False) -> ProviderError:
     """Map a non-2xx answer to the error tree (the one place that knows 6DOT50's statuses)."""
     status = response.status_code
     try:
@@ -85,33 +96,50 @@ def error_for_response(response: httpx.Response, operation: str) -> ProviderErro
             message, retry_after=parse_retry_after(response.headers.get("retry-after")), **common
         )
     if status >= 500:
-        return ProviderUnavailable(message, **common)
+        # A server error answering a cancel says nothing of whether the cancel took effect.
+        return ProviderUnavailable(message, ambiguous=mutating, **common)
     return InvalidRequest(message, **common)
 
 
-def parse_batch(data: Any, operation: str, *, mutating: bool) -> Batch:
-    """A Batch from its JSON; anything missing or not a number is a malformed answer."""
+def parse_summary(data: object) -> BatchSummary | None:
+    """The BatchSummary [doc, seeds 000/003]; None when absent or without its payment totals.
+
+    The payment totals say what the batch holds; cancelled and settled figures left out count
+    as none yet (a summary that then does not add up is read again, never trusted as final).
+    """
+    if not isinstance(data, dict):
+        return None
     try:
-        summary = data["summary"]
-        return Batch(
-            id=str(data["id"]),
-            status=str(data["statusCode"]).upper(),
-            summary=BatchSummary(
-                payments_count=int(summary["paymentsCount"]),
-                payments_amount=parse_decimal(summary["paymentsAmount"]),
-                settled_count=int(summary.get("settledCount") or 0),
-                settled_amount=parse_decimal(summary.get("settledAmount") or 0),
-                cancelled_count=int(summary.get("cancelledCount") or 0),
-                cancelled_amount=parse_decimal(summary.get("cancelledAmount") or 0),
-            ),
+        return BatchSummary(
+            payments_count=read_count(data["paymentsCount"]),
+            payments_amount=parse_decimal(data["paymentsAmount"]),
+            settled_count=read_count(data.get("settledCount") or 0),
+            settled_amount=parse_decimal(data.get("settledAmount") or 0),
+            cancelled_count=read_count(data.get("cancelledCount") or 0),
+            cancelled_amount=parse_decimal(data.get("cancelledAmount") or 0),
         )
-    except (KeyError, TypeError, ValueError, MoneyError) as exc:
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def parse_batch(data: Any, batch_id: str, operation: str, *, mutating: bool) -> Batch:
+    """A Batch from its JSON [doc, seeds 000/003]; only ``statusCode`` is required.
+
+    The status decides every outcome; the id is the one we asked for when the answer leaves it
+    out; the summary and ``createdAt`` (UTC, also without an offset) are read when usable.
+    """
+    status = data.get("statusCode") if isinstance(data, dict) else None
+    if not isinstance(status, str) or not status.strip():
         raise MalformedResponse(
-            f"batch answer is missing or garbles a field ({exc!r})",
-            provider=PROVIDER,
-            operation=operation,
-            ambiguous=mutating,
-        ) from exc
+            "batch answer has no statusCode", provider=PROVIDER, operation=operation,
+            ambiguous=mutating)
+    answered_id = data.get("id")
+    return Batch(
+        id=answered_id if isinstance(answered_id, str) and answered_id else batch_id,
+        status=status.strip().upper(),
+        summary=parse_summary(data.get("summary")),
+        created_at=read_utc(data.get("createdAt")),
+    )
 
 
 class SixDot50:
@@ -141,7 +169,7 @@ class SixDot50:
         result: tuple[str, datetime] = call(
             self._client, request, self._interpret_token, provider=PROVIDER,
             operation="get_token", mutating=False, observer=NullObserver(),
-            on_call=self._on_call)
+            on_call=self._on_call, keep_body=False)
         return result
 
     def _interpret_token(self, response: httpx.Response) -> tuple[str, datetime]:
@@ -151,39 +179,30 @@ class SixDot50:
         if not isinstance(data, dict) or data.get("success") is not True or not data.get("token"):
             raise AuthFailed("getToken refused the key and secret", provider=PROVIDER,
                              operation="get_token", http_status=response.status_code)
-        expires = datetime.now(UTC) + TOKEN_LIFETIME
-        raw_expiry = data.get("expiresAt")
-        if isinstance(raw_expiry, str):
-            try:
-                parsed = datetime.fromisoformat(raw_expiry.replace("Z", "+00:00"))
-                # The docs say all timestamps are UTC, also when the offset is left out.
-                expires = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-            except ValueError:
-                pass
+        expires = read_utc(data.get("expiresAt")) or datetime.now(UTC) + TOKEN_LIFETIME
         return str(data["token"]), expires
 
     def cancel_batch(self, batch_id: uuid.UUID, observer: CallObserver) -> Batch:
         """Cancel a DRAFT batch; answers the batch, CANCELLED with its cancelled totals."""
-        return self._batch_call("POST", f"/batches/{batch_id}/cancel", "cancel_batch", observer,
+        return self._batch_call("POST", batch_id, "/cancel", "cancel_batch", observer,
                                 mutating=True)
 
     def get_batch(self, batch_id: uuid.UUID, observer: CallObserver) -> Batch:
         """The batch with its summary: the reconciliation's source of truth."""
-        return self._batch_call("GET", f"/batches/{batch_id}", "get_batch", observer,
-                                mutating=False)
+        return self._batch_call("GET", batch_id, "", "get_batch", observer, mutating=False)
 
-    def _batch_call(
-        self, method: str, path: str, operation: str, observer: CallObserver, *, mutating: bool
-    ) -> Batch:
+    def _batch_call(self, method: str, batch_id: uuid.UUID, action: str, operation: str,
+                    observer: CallObserver, *, mutating: bool) -> Batch:
         def interpret(response: httpx.Response) -> Batch:
             if response.status_code >= 400:
-                raise error_for_response(response, operation)
+                raise error_for_response(response, operation, mutating=mutating)
             data = parse_json(response, provider=PROVIDER, operation=operation, mutating=mutating)
-            return parse_batch(data, operation, mutating=mutating)
+            return parse_batch(data, str(batch_id), operation, mutating=mutating)
 
         def send(token: str) -> Batch:
             request = self._client.build_request(
-                method, f"{self._base}{path}", headers={"Authorization": f"Bearer {token}"}
+                method, f"{self._base}/batches/{batch_id}{action}",
+                headers={"Authorization": f"Bearer {token}"},
             )
             return call(self._client, request, interpret, provider=PROVIDER, operation=operation,
                         mutating=mutating, observer=observer, on_call=self._on_call)

@@ -43,6 +43,7 @@ from worker.providers.errors import (
 )
 from worker.providers.retry import retry_delay, should_retry
 from worker.services.context import Context
+from worker.services.evidence import after_read, start_wait
 from worker.services.jobs import refresh_job
 from worker.services.ports import LegDriver
 
@@ -216,7 +217,10 @@ def run_round(ctx: Context, claim: Claim) -> RoundResult:
         return _after_error(ctx, claim, err, calls)
     evidence = None
     if isinstance(outcome, Cancelled):
-        evidence = outcome.evidence or _try_read_evidence(driver, leg, calls)
+        evidence = outcome.evidence
+        if evidence is None or not evidence.complete:
+            # Lost, or not adding up yet (a 6DOT50 payment still settling): read them now.
+            evidence = _try_read_evidence(driver, leg, calls) or evidence
     return _outcome_result(ctx, claim, outcome, evidence, calls)
 
 
@@ -295,8 +299,10 @@ def _outcome_result(ctx: Context, claim: Claim, outcome: Outcome,
             # The callbacks have until then; the sweep starts recovery after it.
             "next_attempt_at": ctx.clock() + timedelta(seconds=ctx.callback_timeout_seconds),
         }
-    if evidence is not None:
+    if evidence is not None and evidence.complete:
         values["reconciliation"] = leg_reconciliation(claim.leg.id, evidence)
+    elif state is LegState.CANCELLED:
+        values.update(start_wait(evidence, ctx.clock(), ctx.callback_timeout_seconds))
     return RoundResult(claim, state, values, calls, evidence=evidence)
 
 
@@ -311,7 +317,8 @@ def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
 # What a round may change on a leg; every other column stays as the claim found it.
 ROUND_COLUMNS = ("state", "reason", "detail", "already_cancelled", "provider_reference",
                  "reconciliation", "retries", "needs_resolve", "next_attempt_at", "at_risk",
-                 "expected_count", "updated_at")
+                 "expected_count", "updated_at", "provisional_evidence", "evidence_deadline",
+                 "evidence_reads")
 
 
 def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:
@@ -380,6 +387,7 @@ def _attempt_rows(
                 "provider_code": record.provider_code if record else None,
                 "request_id": record.request_id if record else None,
                 "latency_ms": round(record.latency_ms, 3) if record else None,
+                "response_body": record.body if record else None,
             }
             if index == 0 and claim.intent_id is not None:
                 finished.append({"attempt_id": claim.intent_id, **row})
@@ -391,10 +399,12 @@ def _attempt_rows(
 
 
 def refresh_evidence(ctx: Context, leg_id: str) -> bool:
-    """Read a cancelled leg's figures again (a summary read that failed, or one that can move)."""
+    """Read a cancelled leg's figures again (a read that failed, or figures not adding up yet);
+    true when the leg got its final figures. The wait is bounded (``worker.services.evidence``).
+    """
     with ctx.uow(read_only=True) as ledger:
         leg = ledger.get_leg(leg_id)
-    if leg is None or leg.state is not LegState.CANCELLED:
+    if leg is None or leg.state is not LegState.CANCELLED or leg.reconciliation is not None:
         return False
     driver = ctx.drivers.get(leg.provider)
     if driver is None:
@@ -409,14 +419,21 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
                 http_status=record.http_status if record else None,
                 outcome=record.outcome if record else None,
                 latency_ms=round(record.latency_ms, 3) if record else None,
+                response_body=record.body if record else None,
             )
         current = ledger.get_leg(leg_id)
-        if evidence is None or current is None or not ledger.update_leg(
-            leg_id, current.version,
-            reconciliation=leg_reconciliation(leg_id, evidence), updated_at=now,
-        ):
+        if current is None or current.reconciliation is not None:
             ledger.commit()
             return False
-        refresh_job(ledger, leg.job_id, now)
+        decided = after_read(current, evidence, now, ctx.callback_timeout_seconds)
+        values = dict(decided.columns)
+        if decided.final is not None:
+            values["reconciliation"] = leg_reconciliation(leg_id, decided.final)
+        if decided.note:
+            log.warning("leg %s: %s", leg_id, decided.note)
+            values["detail"] = "; ".join(d for d in (current.detail, decided.note) if d)
+        applied = ledger.update_leg(leg_id, current.version, updated_at=now, **values)
+        if applied and decided.final is not None:
+            refresh_job(ledger, leg.job_id, now)
         ledger.commit()
-    return True
+    return applied and decided.final is not None

@@ -1,4 +1,5 @@
-"""The sweep (run by beat): finds work whose message was lost and dispatches it again.
+"""The sweep (run by beat): finds work whose message was lost and dispatches it again, and the
+re-reads of figures that did not add up yet.
 
 Safe with any number of sweeps at once: the legs it dispatches are locked (``SKIP LOCKED`` on
 PostgreSQL) and marked in the same transaction, so concurrent sweeps share the work; and every
@@ -13,6 +14,7 @@ from datetime import timedelta
 
 from worker.domain.states import LegState
 from worker.services.context import Context
+from worker.services.evidence import read_interval
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,11 @@ def sweep(ctx: Context) -> SweepReport:
         expired = [leg for leg in expired if ledger.update_leg(
             leg.id, leg.version, state=LegState.UNKNOWN.value, needs_resolve=True,
             lease_token=None, lease_expires_at=None, next_attempt_at=now, updated_at=now)]
-        unread = ledger.cancelled_legs_without_evidence(SWEEP_BATCH)
+        # Cancelled legs whose figures are missing or do not add up yet, read again at most once
+        # an interval; their wait ends CALLBACK_TIMEOUT_SECONDS after the cancel (evidence.py).
+        unread = ledger.cancelled_legs_without_evidence(now, SWEEP_BATCH)
+        ledger.postpone_legs([leg.id for leg in unread],
+                             now + read_interval(ctx.callback_timeout_seconds))
         waiting = ledger.legs_waiting_due(now, SWEEP_BATCH)
         ledger.commit()
     for leg in [*overdue, *expired]:
