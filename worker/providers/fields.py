@@ -14,10 +14,16 @@ from typing import Any
 
 from worker.domain.money import parse_decimal
 
+MAX_COUNT_DIGITS = 18
+
 
 def read_count(value: object) -> int:
     """A whole number from ``185``, ``185.0`` or ``"185"``; ``185.5`` is not a count."""
     number = parse_decimal(value)
+    # A count of more than MAX_COUNT_DIGITS digits is garbage, and "1e999999999" would take
+    # minutes to become an int: refuse it before the conversion.
+    if not number.is_finite() or number.adjusted() >= MAX_COUNT_DIGITS:
+        raise ValueError(f"not a count: {value!r}")
     if number != number.to_integral_value():
         raise ValueError(f"not a whole number: {value!r}")
     return int(number)

@@ -38,5 +38,6 @@ class AttemptRecorder:
                 provider_code=record.provider_code,
                 request_id=record.request_id,
                 latency_ms=round(record.latency_ms, 3),
+                response_body=record.body,
             )
             ledger.commit()
