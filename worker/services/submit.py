@@ -73,14 +73,15 @@ def submit(
         except ValidationError as exc:
             errors.extend(describe_errors(exc))
     if request is None:
-        return _store_invalid(ctx, payload, errors, raw)
+        return store_invalid(ctx, usable_idempotency_key(payload), errors, raw)
     return _store_valid(ctx, request, raw)
 
 
-def _store_invalid(
-    ctx: Context, payload: Any, errors: list[dict[str, str]], raw: str
+def store_invalid(
+    ctx: Context, key: str | None, errors: list[dict[str, str]], raw: str
 ) -> Submitted:
-    key = usable_idempotency_key(payload)
+    """Keep an invalid message as an ``invalid`` job: under its key's job id when it has a
+    usable key, else under the digest of its body (``raw``); a second copy changes nothing."""
     job_id = str(job_id_for_key(key) if key else invalid_job_id(raw))
     now = ctx.clock()
     with ctx.uow() as ledger:
