@@ -109,6 +109,14 @@ def _quiet_http_logs(**_kwargs: Any) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _outlive_broker_outages(**_kwargs: Any) -> None:
+    # kombu 5.7.0 + Celery 5.7.0 stop the worker when Redis goes away (worker/broker_outage.py).
+    from worker import broker_outage
+
+    broker_outage.install()
+
+
 signals.after_setup_logger.connect(_quiet_http_logs, weak=False)
 signals.worker_init.connect(_migrate, weak=False)
+signals.worker_init.connect(_outlive_broker_outages, weak=False)
 signals.beat_init.connect(_migrate, weak=False)

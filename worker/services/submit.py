@@ -170,9 +170,13 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
         ledger.commit()
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
-    _dispatch_in_batches(ctx, waiting)
-    if claims:
-        run_claimed(ctx, claims)
+    try:
+        _dispatch_in_batches(ctx, waiting)
+    finally:
+        # Legs claimed above are ours to run even if the broker refused the dispatch (an
+        # outage): the sweep dispatches the others again, these would wait for their lease.
+        if claims:
+            run_claimed(ctx, claims)
     return Submitted(job_id, created, state)
 
 
