@@ -34,6 +34,8 @@ class Context:
     dispatcher: Dispatcher
     retry: RetryPolicy
     lease_seconds: float
+    # One provider call's time bound (HTTP_TIMEOUT_SECONDS): the margin of the lease check.
+    call_timeout_seconds: float = 10
     callback_timeout_seconds: float = 900
     clock: Callable[[], datetime] = utcnow
     rng: Callable[[], float] = field(default=random.random)

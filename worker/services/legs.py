@@ -8,6 +8,11 @@ target's state, never a blind second cancel.
 A batch costs two ledger transactions whatever its size: the claim (which also writes, before any
 call, one attempt row per leg for the call about to be made) and the record of the results.
 Provider calls are latency-bound, so a batch's rounds run concurrently, bounded per provider.
+
+A claimed leg may wait for a free slot of its provider's pool, and a round makes several calls:
+the lease is checked right before each call, with a margin of one whole call (each is bounded by
+``HTTP_TIMEOUT_SECONDS``) plus slack, so no call runs past the lease while the sweep hands the
+leg to another worker. A leg whose lease is too short is given back (see :func:`_given_back`).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 
 # A message that arrives this early for a leg scheduled later is a stray duplicate, not its turn.
 EARLY_SLACK = timedelta(seconds=1)
+# Beyond one whole call: time to record the round, and clocks of several machines that differ.
+LEASE_SLACK = timedelta(seconds=2)
 # The attempt row written before the first call of a round, renamed once the call is known.
 INTENT = "in_flight"
 WAITING_STATES = (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED)
@@ -63,6 +70,11 @@ class Claim:
     resolve_first: bool
     on_cutoff: str = "reject"
     intent_id: int | None = None
+    lease_expires_at: datetime | None = None
+
+
+class LeaseRunningOut(Exception):
+    """The claim's lease would end before another call could: the call is not made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +87,22 @@ class LegStep:
 
 @dataclass
 class CallLog:
-    """A ``CallObserver`` that keeps the round's calls, written with the round's results."""
+    """A ``CallObserver`` that keeps the round's calls, written with the round's results.
+
+    With ``last_start``, a call about to start later than that is refused (the lease check).
+    """
 
     clock: Any
+    last_start: datetime | None = None
     calls: list[tuple[str, datetime, CallRecord | None, datetime | None]] = field(
         default_factory=list
     )
 
     def before(self, operation: str) -> object:
-        self.calls.append((operation, self.clock(), None, None))
+        now = self.clock()
+        if self.last_start is not None and now > self.last_start:
+            raise LeaseRunningOut(f"{operation} not called: the lease ends too soon")
+        self.calls.append((operation, now, None, None))
         return len(self.calls) - 1
 
     def after(self, handle: object, record: CallRecord) -> None:
@@ -106,6 +125,7 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
     """Take the legs that are ours to take now, in one transaction of a few statements."""
     now = ctx.clock()
     token = str(uuid.uuid4())
+    expires = now + timedelta(seconds=ctx.lease_seconds)
     with ctx.uow() as ledger:
         wanted: dict[str, tuple[LegRecord, bool]] = {}
         for leg in ledger.get_legs(leg_ids):
@@ -115,7 +135,7 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
         won = ledger.claim_many(
             [{"b_id": leg.id, "b_version": leg.version, "b_resolve": resolve}
              for leg, resolve in wanted.values()],
-            token, now + timedelta(seconds=ctx.lease_seconds), now,
+            token, expires, now,
         )
         if not won:
             return []
@@ -125,7 +145,7 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
                    for job_id in {wanted[leg_id][0].job_id for leg_id in won}}
         ledger.commit()
     return [
-        Claim(leg, leg.version + 1, token, resolve, options[leg.job_id], intents[leg.id])
+        Claim(leg, leg.version + 1, token, resolve, options[leg.job_id], intents[leg.id], expires)
         for leg_id, (leg, resolve) in wanted.items() if leg_id in won
     ]
 
@@ -196,7 +216,7 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
 
 def run_round(ctx: Context, claim: Claim) -> RoundResult:
     """Call the provider for one claimed leg; no ledger access here."""
-    calls = CallLog(ctx.clock)
+    calls = CallLog(ctx.clock, _last_call_start(ctx, claim))
     leg = claim.leg
     driver = ctx.drivers.get(leg.provider)
     if driver is None:
@@ -214,6 +234,8 @@ def run_round(ctx: Context, claim: Claim) -> RoundResult:
         outcome = _drive(driver, claim, calls)
     except ProviderError as err:
         return _after_error(ctx, claim, err, calls)
+    except LeaseRunningOut:
+        return _given_back(ctx, claim, calls)
     evidence = None
     if isinstance(outcome, Cancelled):
         evidence = outcome.evidence or _try_read_evidence(driver, leg, calls)
@@ -232,9 +254,34 @@ def _try_read_evidence(driver: LegDriver, leg: LegRecord, calls: CallLog) -> Leg
     """The figures right after the cancel; a failure here is left to the sweep, not retried now."""
     try:
         return driver.read_evidence(leg.target, calls)
-    except ProviderError as err:
+    except (ProviderError, LeaseRunningOut) as err:
         log.warning("leg %s: evidence read failed (%s); the sweep will read it again", leg.id, err)
         return None
+
+
+def _last_call_start(ctx: Context, claim: Claim) -> datetime | None:
+    """The latest a call may start and still end, with slack, before the lease does."""
+    if claim.lease_expires_at is None:
+        return None
+    return claim.lease_expires_at - timedelta(seconds=ctx.call_timeout_seconds) - LEASE_SLACK
+
+
+def _given_back(ctx: Context, claim: Claim, calls: CallLog) -> RoundResult:
+    """The lease ran short (the leg waited for a pool slot, or the round's calls were slow).
+
+    Before any call, the leg goes back to the state it was claimed from, untouched: no attempt
+    row, no retry spent. After some calls (a cancel may have been sent), its target is read
+    before any new cancel. Either way it is dispatched again at once, to any worker.
+    """
+    log.warning("leg %s: lease too short for its next call after %d call(s); given back",
+                claim.leg.id, len(calls.calls))
+    values: dict[str, Any] = {"next_attempt_at": ctx.clock(), "needs_resolve": True}
+    if not calls.calls and claim.leg.state in CLAIMABLE_LEG_STATES:
+        state = claim.leg.state
+        values["needs_resolve"] = claim.leg.needs_resolve
+    else:
+        state = LegState.UNKNOWN
+    return RoundResult(claim, state, values, calls, retry_in=0.0)
 
 
 def _reason_for(err: ProviderError) -> Reason:

@@ -139,10 +139,11 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     ]
     first = _first_batch(ctx, leg_rows) if ctx.inline_first_round else []
     token = str(uuid.uuid4())
+    expires = now + timedelta(seconds=ctx.lease_seconds)
     for row in first:
         # Inserted already claimed, as claim_legs would leave them: one transaction less.
         row.update(state=LegState.IN_FLIGHT.value, lease_token=token, attempts=1, version=1,
-                   lease_expires_at=now + timedelta(seconds=ctx.lease_seconds))
+                   lease_expires_at=expires)
     if first:
         job_row["state"] = JobState.IN_PROGRESS.value
     claims: list[Claim] = []
@@ -157,8 +158,8 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             if claimed:
                 # Written before the calls: a worker killed mid-call still leaves its trace.
                 intents = ledger.start_attempts(sorted(claimed), INTENT, now)
-                claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id])
-                          for leg in stored if leg.id in claimed]
+                claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id],
+                                expires) for leg in stored if leg.id in claimed]
         else:
             job = ledger.get_job(job_id)
             assert job is not None
