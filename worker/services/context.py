@@ -45,5 +45,5 @@ class Context:
     inline_first_round: bool = False
     pools: ProviderPools = field(default_factory=ProviderPools)
 
-    def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, read_only=read_only)
+    def uow(self, *, read_only: bool = False, durable: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, read_only=read_only, durable=durable)

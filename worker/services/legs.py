@@ -126,7 +126,9 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
     now = ctx.clock()
     token = str(uuid.uuid4())
     expires = now + timedelta(seconds=ctx.lease_seconds)
-    with ctx.uow() as ledger:
+    # Durable: the attempt rows written here must outlive a power loss after the calls they
+    # announce, or a leg could be called again with no trace of the first call.
+    with ctx.uow(durable=True) as ledger:
         wanted: dict[str, tuple[LegRecord, bool]] = {}
         for leg in ledger.get_legs(leg_ids):
             resolve_first = _claimable(leg, now)

@@ -84,7 +84,8 @@ def store_invalid(
     usable key, else under the digest of its body (``raw``); a second copy changes nothing."""
     job_id = str(job_id_for_key(key) if key else invalid_job_id(raw))
     now = ctx.clock()
-    with ctx.uow() as ledger:
+    # Durable: the producer's message is acknowledged once this returns.
+    with ctx.uow(durable=True) as ledger:
         created = ledger.insert_job(
             {
                 "id": job_id,
@@ -147,7 +148,8 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     if first:
         job_row["state"] = JobState.IN_PROGRESS.value
     claims: list[Claim] = []
-    with ctx.uow() as ledger:
+    # Durable: the producer's message is acknowledged, and the first legs called, after this.
+    with ctx.uow(durable=True) as ledger:
         stored = ledger.insert_job_returning_legs(job_row, leg_rows, returning=bool(first))
         created = stored is not None
         if stored is not None:
