@@ -1,5 +1,6 @@
-"""The lease is checked right before each provider call: a claimed leg whose lease has run too
-short (it waited for a pool slot, or its first call was slow) makes no further call."""
+"""A round's waits are bounded: the lease is checked right before each provider call (a claimed
+leg whose lease ran too short, waiting for a pool slot or behind a slow call, makes no further
+call), and pauses set by a provider's 429s cannot hold a leg for ever."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from worker.domain.outcomes import Cancelled, StillCancellable
 from worker.ledger import UnitOfWork
 from worker.providers.calls import CallObserver
 from worker.providers.errors import TransportError
-from worker.services.legs import LEASE_SLACK, claim_legs, process_leg, run_claimed
+from worker.services.legs import claim_legs, process_leg, run_claimed
+from worker.services.rounds import LEASE_SLACK
 from worker.services.submit import submit
 
 # make_ctx: a 60 s lease; one call is bounded by 10 s (Context.call_timeout_seconds).
@@ -93,3 +95,31 @@ def test_a_lease_that_runs_short_between_calls_stops_before_the_cancel(
     with UnitOfWork(engine) as uow:
         assert [a.operation for a in uow.attempts_of(leg_id)] == ["cancel_batch", "get_batch"]
     assert (len(driver.cancels), leg["reason"]) == (0, None)
+
+
+def test_pauses_spend_retries_once_a_leg_outlives_its_retry_budget(
+    engine: Engine, dispatcher: FakeDispatcher
+) -> None:
+    """Given a provider paused by 429s, a young leg waits without spending a retry; once older
+    than its whole retry budget (attempts x RETRY_MAX_SECONDS) each pause spends one, and the leg
+    ends failed / retries_exhausted instead of waiting for ever. No call is made."""
+    clock = Clock()
+    driver = ScriptedDriver([])
+    ctx = make_ctx(engine, dispatcher, driver, clock, max_attempts=2)  # budget: 2 x 300 s
+    ctx.throttle.pause("sixdot50", 3600)
+    job_id = submit(ctx, (), message("paused")).job_id
+    leg_id = dispatcher.legs[0][0]
+
+    def round_after(seconds: float) -> tuple[str, int]:
+        clock.now += timedelta(seconds=seconds)
+        process_leg(ctx, leg_id)
+        with UnitOfWork(engine) as uow:
+            leg = uow.get_leg(leg_id)
+        assert leg is not None
+        return leg.state.value, leg.retries
+
+    assert round_after(0) == ("retrying", 0)
+    assert round_after(4000) == ("retrying", 1)
+    assert round_after(4000)[0] == "failed"
+    assert only_leg(engine, job_id)["reason"] == "retries_exhausted"
+    assert driver.calls == []
