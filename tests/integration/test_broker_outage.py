@@ -27,7 +27,8 @@ from worker.services.views import get_job
 
 pytestmark = pytest.mark.integration
 
-# Six tasks of 20 slow cancels each: running for seconds, and fewer than the worker's 8 slots.
+# Six tasks of 20 slow cancels each: running for seconds, and fewer than the worker's slots
+# (at least 8 threads), so that it still asks Redis for more when Redis goes away.
 JOBS_BEFORE, JOBS_AFTER, PAYMENTS_PER_JOB = 6, 4, 20
 ENV = {
     "CANCELFLOW_HTTP_TIMEOUT_SECONDS": "2",
