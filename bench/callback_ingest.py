@@ -2,7 +2,9 @@
 
 Both endpoints run under gunicorn with the same workers, take the same 1,000-payment pages from
 the same client, in the same run; the ratio is what the durable path (verify, parse, commit the
-raw body and the parsed payments, enqueue) costs against only parsing.
+raw body and the parsed payments, enqueue) costs against only parsing. A third endpoint, the
+receiver committing with SQLite's synchronous=NORMAL instead of FULL (on a ledger of its own),
+shows what making each acknowledged page survive a power loss costs.
 """
 
 from __future__ import annotations
@@ -79,24 +81,28 @@ def run(page_count: int = 200, concurrency: int = 4, rounds: int = 3) -> dict[st
         "CANCELFLOW_DATABASE_URL": f"sqlite:///{folder / 'ledger.db'}",
         "CANCELFLOW_PAYWALL_HASH_KEYS": KEY,
     }
-    bare_port, durable_port = free_port(), free_port()
+    normal_env = {**env, "CANCELFLOW_DATABASE_URL": f"sqlite:///{folder / 'normal.db'}"}
+    ports = {"bare": free_port(), "durable": free_port(), "normal": free_port()}
     procs = [
-        _gunicorn("bench.bare_app:create_app()", bare_port, env, folder / "bare.log"),
-        _gunicorn("webhooks:create_app()", durable_port, env, folder / "receiver.log"),
+        _gunicorn("bench.bare_app:create_app()", ports["bare"], env, folder / "bare.log"),
+        _gunicorn("webhooks:create_app()", ports["durable"], env, folder / "receiver.log"),
+        _gunicorn("bench.receiver_normal:create_app()", ports["normal"], normal_env,
+                  folder / "normal.log"),
     ]
+    urls = {name: f"http://127.0.0.1:{port}/callbacks/paywall" for name, port in ports.items()}
     try:
         warm = pages(20, 10_000_000)
-        _send_all(f"http://127.0.0.1:{bare_port}/callbacks/paywall", warm, concurrency)
-        _send_all(f"http://127.0.0.1:{durable_port}/callbacks/paywall", warm, concurrency)
-        # Interleaved rounds, medians kept: a noisy moment hits both sides, not one.
-        bare_times, durable_times = [], []
+        for url in urls.values():
+            _send_all(url, warm, concurrency)
+        # Interleaved rounds, medians kept: a noisy moment hits every side, not one.
+        times: dict[str, list[float]] = {name: [] for name in urls}
         for n in range(rounds):
             bodies = pages(page_count, n * 1000)  # new bulks each round: no duplicates
-            bare_times.append(_send_all(f"http://127.0.0.1:{bare_port}/callbacks/paywall",
-                                        bodies, concurrency))
-            durable_times.append(_send_all(
-                f"http://127.0.0.1:{durable_port}/callbacks/paywall", bodies, concurrency))
+            for name, url in urls.items():
+                times[name].append(_send_all(url, bodies, concurrency))
+        bare_times, durable_times, normal_times = times["bare"], times["durable"], times["normal"]
         bare, durable = statistics.median(bare_times), statistics.median(durable_times)
+        normal = statistics.median(normal_times)
     finally:
         for proc in procs:
             proc.terminate()
@@ -114,6 +120,10 @@ def run(page_count: int = 200, concurrency: int = 4, rounds: int = 3) -> dict[st
         "ratio_durable_to_bare": round(bare / durable, 3),
         "ratios_per_round": [round(b / d, 3) for b, d in zip(bare_times, durable_times,
                                                              strict=True)],
+        "normal_sync_pages_per_second": round(page_count / normal, 1),
+        "ratio_full_to_normal_sync": round(normal / durable, 3),
+        "full_to_normal_ratios_per_round": [
+            round(m / d, 3) for m, d in zip(normal_times, durable_times, strict=True)],
     }
     table("Paywall callbacks through gunicorn (2 workers each), 1,000-payment pages, "
           f"{concurrency} concurrent senders, median of {rounds} interleaved rounds",

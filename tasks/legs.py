@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 
 from worker.bootstrap import process_context
-from worker.celery_app import app
+from worker.celery_app import LEDGER_RETRY, app
 from worker.dispatch import (
-    INTERNAL_QUEUE,
     PAGE_ARRIVED,
     PROCESS_LEG,
     PROCESS_LEGS,
@@ -23,14 +21,7 @@ from worker.services.legs import refresh_evidence
 from worker.services.recovery import recover_leg
 
 
-@app.task(
-    bind=True,
-    name=PROCESS_LEG,
-    queue=INTERNAL_QUEUE,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=None,
-)
+@app.task(bind=True, name=PROCESS_LEG, **LEDGER_RETRY)
 def process_leg(self: Task, leg_id: str) -> str | None:
     """Run one round for the leg; a transient failure comes back as a Celery retry."""
     step = process_leg_round(process_context(), leg_id)
@@ -39,13 +30,7 @@ def process_leg(self: Task, leg_id: str) -> str | None:
     return step.state.value if step.state else None
 
 
-@app.task(
-    name=PROCESS_LEGS,
-    queue=INTERNAL_QUEUE,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=None,
-)
+@app.task(name=PROCESS_LEGS, **LEDGER_RETRY)
 def process_legs(leg_ids: list[str]) -> dict[str, int]:
     """A round for a batch of legs, run concurrently; retries come back one leg at a time."""
     steps = process_legs_round(process_context(), leg_ids)
@@ -56,29 +41,26 @@ def process_legs(leg_ids: list[str]) -> dict[str, int]:
     return counts
 
 
-@app.task(name=READ_EVIDENCE, queue=INTERNAL_QUEUE)
+@app.task(name=READ_EVIDENCE)
 def read_evidence(leg_id: str) -> bool:
     """Read a cancelled leg's figures again for reconciliation."""
     return refresh_evidence(process_context(), leg_id)
 
 
-@app.task(name=SETTLE_CALLBACKS, queue=INTERNAL_QUEUE, autoretry_for=(OperationalError,),
-          retry_backoff=True, max_retries=None)
+@app.task(name=SETTLE_CALLBACKS, **LEDGER_RETRY)
 def settle_callbacks(leg_id: str) -> str | None:
     """End a leg waiting on callbacks if all its pages are in."""
     state = settle_leg(process_context(), leg_id)
     return state.value if state else None
 
 
-@app.task(name=PAGE_ARRIVED, queue=INTERNAL_QUEUE, autoretry_for=(OperationalError,),
-          retry_backoff=True, max_retries=None)
+@app.task(name=PAGE_ARRIVED, **LEDGER_RETRY)
 def page_arrived(bulk_payment_id: str, code: str) -> int:
     """A callback page was stored: settle the legs it may complete."""
     return settle_for_page(process_context(), bulk_payment_id, code)
 
 
-@app.task(name=RECOVER_CALLBACKS, queue=INTERNAL_QUEUE, autoretry_for=(OperationalError,),
-          retry_backoff=True, max_retries=None)
+@app.task(name=RECOVER_CALLBACKS, **LEDGER_RETRY)
 def recover_callbacks(leg_id: str) -> str | None:
     """The next stage of lost-callback recovery, if due."""
     return recover_leg(process_context(), leg_id)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import redis
 
 from worker.celery_app import app
-from worker.dispatch import INTERNAL_QUEUE
 from worker.settings import load_settings
 
 _client: redis.Redis | None = None
 
 
-@app.task(name="cancelflow.noop", queue=INTERNAL_QUEUE)
+@app.task(name="cancelflow.noop")
 def noop(counter: str) -> None:
     """Count one run under ``counter`` in Redis."""
     global _client

@@ -12,9 +12,13 @@ from typing import Any
 from celery.worker.request import Request
 
 
+def body_digest(body: bytes | str) -> str:
+    """The SHA-256 hex of a message body exactly as the broker delivered it."""
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    return hashlib.sha256(raw).hexdigest()
+
+
 class DigestingRequest(Request):  # type: ignore[misc]
     def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(message, *args, **kwargs)
-        body = message.body
-        raw = body.encode() if isinstance(body, str) else bytes(body)
-        self._request_dict["body_sha256"] = hashlib.sha256(raw).hexdigest()
+        self._request_dict["body_sha256"] = body_digest(message.body)

@@ -1,28 +1,26 @@
-"""``cancellations.submit``: the one task producers call."""
+"""``cancellations.submit``: the one task producers call; and the filing of refused messages."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 
 from worker.bootstrap import process_context
-from worker.celery_app import SUBMIT_QUEUE, app
+from worker.celery_app import LEDGER_RETRY, SUBMIT_TASK, app
+from worker.dispatch import FILE_INVALID
+from worker.services.submit import store_invalid
 from worker.services.submit import submit as submit_job
 
 
 @app.task(
     bind=True,
-    name="cancellations.submit",
-    queue=SUBMIT_QUEUE,
+    name=SUBMIT_TASK,
     # Producers in other languages send what they send: the arguments are checked by the use
     # case, which keeps a bad call as an invalid job instead of failing the task.
     typing=False,
     Request="tasks.requests:DigestingRequest",
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=None,
+    **LEDGER_RETRY,
 )
 def submit(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Store the producer's cancellation request as a job and dispatch its legs."""
@@ -30,3 +28,10 @@ def submit(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
         process_context(), args, kwargs, getattr(self.request, "body_sha256", None)
     )
     return {"job_id": result.job_id, "created": result.created, "state": result.state.value}
+
+
+@app.task(name=FILE_INVALID, **LEDGER_RETRY)
+def file_invalid(body_sha256: str, idempotency_key: str | None,
+                 errors: list[dict[str, str]]) -> str:
+    """Keep a producer message the worker's consumer refused as an ``invalid`` job."""
+    return store_invalid(process_context(), idempotency_key, errors, body_sha256).job_id

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from worker.bootstrap import process_context
 from worker.celery_app import app
-from worker.dispatch import INTERNAL_QUEUE, SWEEP
+from worker.dispatch import SWEEP
 from worker.services.sweep import sweep as run_sweep
 
 
-@app.task(name=SWEEP, queue=INTERNAL_QUEUE)
+@app.task(name=SWEEP)
 def sweep() -> dict[str, int]:
     """Re-dispatch lost work; safe to run from several beats at once."""
     report = run_sweep(process_context())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -13,6 +14,7 @@ from worker.domain.states import Provider
 from worker.ledger import create_ledger_engine
 from worker.providers.bambora import Bambora
 from worker.providers.calls import OnCall
+from worker.providers.deadline import bound_calls
 from worker.providers.paywall import Paywall
 from worker.providers.sixdot50 import SixDot50
 from worker.services.context import Context, RetryPolicy, utcnow
@@ -42,9 +44,15 @@ class _NoCookies(httpx.Cookies):
 
 
 class ProviderClient(httpx.Client):
-    """An httpx client that keeps no cookies."""
+    """An httpx client that keeps no cookies, and whose calls honour a whole-call deadline."""
 
     _no_cookies = _NoCookies()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Its own transport and those mounted for proxies from the environment.
+        for transport in (self._transport, *self._mounts.values()):
+            bound_calls(transport)
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -134,6 +142,7 @@ def build_context(
             settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_max_attempts
         ),
         lease_seconds=settings.leg_lease_seconds,
+        call_timeout_seconds=settings.http_timeout_seconds,
         callback_timeout_seconds=settings.callback_timeout_seconds,
         throttle=throttle or RedisThrottle(settings.redis_url),
         inline_first_round=True,

@@ -10,11 +10,26 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
+from sqlalchemy.exc import OperationalError
 
 from worker.dispatch import INTERNAL_QUEUE, SWEEP
 from worker.settings import Settings, load_settings
 
 SUBMIT_QUEUE = "cancellations"
+SUBMIT_TASK = "cancellations.submit"
+
+# A ledger error (locked, unreachable, a lost connection) is retried by Celery with exponential
+# backoff and full jitter, the countdown capped here. The cap stays below the broker's visibility
+# timeout (never under 70 s, see Settings.broker_visibility_timeout): a retry waits in the worker,
+# unacknowledged, for its countdown, and Redis would hand a longer wait to a second worker.
+LEDGER_RETRY_MAX_SECONDS = 60
+LEDGER_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": LEDGER_RETRY_MAX_SECONDS,
+    "retry_jitter": True,
+    "max_retries": None,
+}
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +63,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # The threads pool cannot cancel a running task, and need not: its message comes back
         # after the visibility timeout and the leg's compare-and-set makes the rerun harmless.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # Messages Celery refuses before any task runs are kept as invalid jobs (tasks/intake.py).
+        "worker_consumer": "tasks.intake:IntakeConsumer",
         "task_default_queue": SUBMIT_QUEUE,
         "task_queues": (Queue(SUBMIT_QUEUE), Queue(INTERNAL_QUEUE)),
+        # Routing lives here, not on the tasks (Celery 5.7 deprecates a task's own queue).
         "task_routes": {"cancelflow.*": {"queue": INTERNAL_QUEUE}},
         "task_create_missing_queues": True,
         "enable_utc": True,
@@ -66,7 +84,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
-    celery = Celery("cancelflow",
+    celery = Celery("cancelflow", task_cls="tasks.intake:GuardedTask",
                     include=["tasks.submit", "tasks.legs", "tasks.sweep", "tasks.noop"])
     celery.conf.update(celery_config(settings or load_settings()))
     return celery
@@ -93,6 +111,14 @@ def _quiet_http_logs(**_kwargs: Any) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _outlive_broker_outages(**_kwargs: Any) -> None:
+    # kombu 5.7.0 + Celery 5.7.0 stop the worker when Redis goes away (worker/broker_outage.py).
+    from worker import broker_outage
+
+    broker_outage.install()
+
+
 signals.after_setup_logger.connect(_quiet_http_logs, weak=False)
 signals.worker_init.connect(_migrate, weak=False)
+signals.worker_init.connect(_outlive_broker_outages, weak=False)
 signals.beat_init.connect(_migrate, weak=False)

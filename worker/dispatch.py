@@ -12,6 +12,7 @@ SWEEP = "cancelflow.sweep"
 SETTLE_CALLBACKS = "cancelflow.settle_callbacks"
 PAGE_ARRIVED = "cancelflow.page_arrived"
 RECOVER_CALLBACKS = "cancelflow.recover_callbacks"
+FILE_INVALID = "cancelflow.file_invalid"
 
 
 class CeleryDispatcher:

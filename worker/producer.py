@@ -6,10 +6,10 @@ from typing import Any
 
 from celery import Celery
 
-from worker.celery_app import SUBMIT_QUEUE
+from worker.celery_app import SUBMIT_QUEUE, SUBMIT_TASK
 from worker.domain.request import job_id_for_key
 
-SUBMIT_TASK = "cancellations.submit"
+__all__ = ["SUBMIT_TASK", "publish"]
 
 
 def publish(app: Celery, request: Any, *, task_id: str | None = None) -> str | None:

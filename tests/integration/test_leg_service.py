@@ -39,8 +39,8 @@ class ScriptedDriver:
     provider: Provider = Provider.SIXDOT50
 
     def _observe(self, calls: CallObserver, operation: str) -> None:
+        handle = calls.before(operation)  # where a call is refused (the lease check)
         self.calls.append(operation)
-        handle = calls.before(operation)
         calls.after(handle, CallRecord("sixdot50", operation, 200, "ok", 1.0))
 
     def cancel(self, target: dict[str, str], calls: CallObserver,

@@ -42,6 +42,8 @@ _ALLOWED: dict[LegState, frozenset[LegState]] = {
     LegState.PENDING: frozenset({LegState.IN_FLIGHT, LegState.REJECTED, LegState.FAILED}),
     LegState.IN_FLIGHT: frozenset(
         {
+            # Given back before any call was made: its lease ran too short (services/legs.py).
+            LegState.PENDING,
             LegState.RETRYING,
             LegState.UNKNOWN,
             LegState.AWAITING_CALLBACKS,

@@ -16,7 +16,12 @@ from sqlalchemy.engine import make_url
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # An execution option: this connection only reads.
 READ_ONLY = "cancelflow_read_only"
-
+# An execution option: this transaction's commit is acknowledged to someone (a 200 to Paywall, a
+# producer's message acked) or precedes a provider call, so it must survive an OS crash or a
+# power loss, not only a crash of the process. SQLite in WAL mode with synchronous=NORMAL (the
+# ledger's default: fast, consistent, but the last commits can be lost on power loss) syncs such
+# a commit with synchronous=FULL instead. PostgreSQL's commits are durable already.
+DURABLE = "cancelflow_durable"
 
 
 class WriterLock:
@@ -70,8 +75,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def create_ledger_engine(url: str) -> Engine:
-    """An engine configured for many processes sharing one ledger."""
+def create_ledger_engine(url: str, *, durable_synchronous: str = "FULL") -> Engine:
+    """An engine configured for many processes sharing one ledger.
+
+    ``durable_synchronous`` is what a durable unit of work commits with on SQLite; only the
+    benchmark sets it (to NORMAL, to measure what FULL costs).
+    """
+    if durable_synchronous not in ("FULL", "NORMAL"):
+        raise ValueError("durable_synchronous is FULL or NORMAL")
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         if parsed.drivername == "postgresql":
@@ -92,16 +103,24 @@ def create_ledger_engine(url: str) -> Engine:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        _record.info["synchronous"] = "NORMAL"
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY):
             # WAL readers see a snapshot and never wait for the writer.
             conn.exec_driver_sql("BEGIN")
             return
+        # The level is a property of the connection, and SQLite refuses to change it inside a
+        # transaction: it is set here, before BEGIN, when it differs from the connection's.
+        level = durable_synchronous if options.get(DURABLE) else "NORMAL"
+        if conn.info.get("synchronous") != level:
+            conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+            conn.info["synchronous"] = level
         # A deferred transaction that reads then writes can fail with SQLITE_BUSY without
         # waiting; taking the write lock up front makes concurrent writers queue instead.
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -6,7 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
-from worker.ledger.engine import READ_ONLY, writer_lock
+from worker.ledger.engine import DURABLE, READ_ONLY, writer_lock
 from worker.ledger.queries import Ledger
 
 
@@ -14,11 +14,15 @@ class UnitOfWork:
     """``with uow: ...; uow.commit()``: nothing is written unless ``commit`` is called.
 
     ``read_only`` units never write: on SQLite they take no write lock and never wait.
+    ``durable`` units are on disk when ``commit`` returns, power loss included (engine.DURABLE):
+    those whose commit is acknowledged to someone or precedes a provider call.
     """
 
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False,
+                 durable: bool = False) -> None:
         self._engine = engine
         self._read_only = read_only
+        self._durable = durable
         self._conn: Connection | None = None
         self._lock = None if read_only else writer_lock(engine)
 
@@ -29,6 +33,8 @@ class UnitOfWork:
             conn = self._engine.connect()
             if self._read_only:
                 conn = conn.execution_options(**{READ_ONLY: True})
+            elif self._durable:
+                conn = conn.execution_options(**{DURABLE: True})
             self._conn = conn
             conn.begin()
         except BaseException:

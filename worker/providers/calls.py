@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from worker.providers.bodies import kept_body
+from worker.providers.deadline import call_deadline, whole_call_seconds
 from worker.providers.errors import MalformedResponse, ProviderError, TransportError
 
 # Errors raised before a single byte of the request left: repeating the call is always safe.
@@ -77,14 +78,16 @@ def call(
     Transport failures become :class:`TransportError`, ambiguous when the request may have been
     sent for a call that changes state. ``interpret`` maps the answer to a value or raises the
     provider's :class:`ProviderError`. ``keep_body=False`` for answers that carry a secret as
-    such (a token service's).
+    such (a token service's). The whole call, answer read included, ends within the request's
+    timeout (worker/providers/deadline.py), not only each of its network operations.
     """
     handle = observer.before(operation)
     started = time.perf_counter()
     response: httpx.Response | None = None
     error: BaseException | None = None
     try:
-        response = client.send(request)
+        with call_deadline(whole_call_seconds(request)):
+            response = client.send(request)
         return interpret(response)
     except httpx.TransportError as exc:
         error = TransportError(

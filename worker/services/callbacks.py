@@ -43,8 +43,9 @@ class Stored:
 
 
 def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) -> Stored:
-    """Commit the page (raw body and parsed payments) before it is acknowledged."""
-    with UnitOfWork(engine) as ledger:
+    """Commit the page (raw body and parsed payments) before it is acknowledged: durably, as
+    Paywall never sends again a page it got a 200 for."""
+    with UnitOfWork(engine, durable=True) as ledger:
         stored = ledger.insert_page(
             {
                 "bulk_payment_id": page.bulk_payment_id,

@@ -34,6 +34,8 @@ class Context:
     dispatcher: Dispatcher
     retry: RetryPolicy
     lease_seconds: float
+    # One provider call's time bound (HTTP_TIMEOUT_SECONDS): the margin of the lease check.
+    call_timeout_seconds: float = 10
     callback_timeout_seconds: float = 900
     clock: Callable[[], datetime] = utcnow
     rng: Callable[[], float] = field(default=random.random)
@@ -43,5 +45,5 @@ class Context:
     inline_first_round: bool = False
     pools: ProviderPools = field(default_factory=ProviderPools)
 
-    def uow(self, *, read_only: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, read_only=read_only)
+    def uow(self, *, read_only: bool = False, durable: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, read_only=read_only, durable=durable)

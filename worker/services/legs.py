@@ -3,7 +3,8 @@
 Every state change is a compare-and-set on the leg's version, and a claimed leg carries a lease
 token: two workers handed the same leg (a redelivered message, a sweep's re-dispatch) cannot both
 call the provider, and a worker that died mid-call leaves a lease that expires into a read of the
-target's state, never a blind second cancel.
+target's state, never a blind second cancel. The round between the claim and the record, with
+the lease checked before each call, is ``worker.services.rounds``.
 
 A batch costs two ledger transactions whatever its size: the claim (which also writes, before any
 call, one attempt row per leg for the call about to be made) and the record of the results.
@@ -15,37 +16,28 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from worker.domain.outcomes import (
-    AwaitingCallbacks,
-    Cancelled,
-    Outcome,
-    RefundRequested,
-    Rejected,
-    StillCancellable,
-)
-from worker.domain.reconciliation import LegEvidence, leg_differences
-from worker.domain.states import CLAIMABLE_LEG_STATES, JobState, LegState, Reason, can_transition
+from worker.domain.states import CLAIMABLE_LEG_STATES, JobState, LegState, can_transition
 from worker.ledger.queries import Ledger
 from worker.ledger.records import LegRecord
-from worker.providers.calls import CallRecord
-from worker.providers.errors import (
-    AuthFailed,
-    InvalidRequest,
-    NotCancellable,
-    NotFound,
-    ProviderError,
-    RateLimited,
-)
-from worker.providers.retry import retry_delay, should_retry
 from worker.services.context import Context
-from worker.services.evidence import after_read, start_wait
+from worker.services.evidence import after_read
 from worker.services.jobs import refresh_job
-from worker.services.ports import LegDriver
+from worker.services.rounds import (
+    CallLog,
+    Claim,
+    RoundResult,
+    leg_reconciliation,
+    run_round,
+    try_read_evidence,
+)
+
+__all__ = ["INTENT", "Claim", "LegStep", "claim_leg", "claim_legs", "leg_reconciliation",
+           "process_leg", "process_legs", "record_results", "refresh_evidence", "run_claimed"]
 
 log = logging.getLogger(__name__)
 
@@ -57,57 +49,20 @@ WAITING_STATES = (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED)
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    leg: LegRecord
-    version: int
-    token: str
-    resolve_first: bool
-    on_cutoff: str = "reject"
-    intent_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class LegStep:
     """What became of a leg in a round: its new state, and when to run it again if at all."""
 
     state: LegState | None
     retry_in: float | None = None
 
-
-@dataclass
-class CallLog:
-    """A ``CallObserver`` that keeps the round's calls, written with the round's results."""
-
-    clock: Any
-    calls: list[tuple[str, datetime, CallRecord | None, datetime | None]] = field(
-        default_factory=list
-    )
-
-    def before(self, operation: str) -> object:
-        self.calls.append((operation, self.clock(), None, None))
-        return len(self.calls) - 1
-
-    def after(self, handle: object, record: CallRecord) -> None:
-        assert isinstance(handle, int)
-        operation, started, _record, _finished = self.calls[handle]
-        self.calls[handle] = (operation, started, record, self.clock())
-
-
-@dataclass
-class RoundResult:
-    claim: Claim
-    state: LegState
-    values: dict[str, Any]
-    calls: CallLog
-    evidence: LegEvidence | None = None
-    retry_in: float | None = None
-
-
 def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
     """Take the legs that are ours to take now, in one transaction of a few statements."""
     now = ctx.clock()
     token = str(uuid.uuid4())
-    with ctx.uow() as ledger:
+    expires = now + timedelta(seconds=ctx.lease_seconds)
+    # Durable: the attempt rows written here must outlive a power loss after the calls they
+    # announce, or a leg could be called again with no trace of the first call.
+    with ctx.uow(durable=True) as ledger:
         wanted: dict[str, tuple[LegRecord, bool]] = {}
         for leg in ledger.get_legs(leg_ids):
             resolve_first = _claimable(leg, now)
@@ -116,7 +71,7 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
         won = ledger.claim_many(
             [{"b_id": leg.id, "b_version": leg.version, "b_resolve": resolve}
              for leg, resolve in wanted.values()],
-            token, now + timedelta(seconds=ctx.lease_seconds), now,
+            token, expires, now,
         )
         if not won:
             return []
@@ -126,7 +81,7 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
                    for job_id in {wanted[leg_id][0].job_id for leg_id in won}}
         ledger.commit()
     return [
-        Claim(leg, leg.version + 1, token, resolve, options[leg.job_id], intents[leg.id])
+        Claim(leg, leg.version + 1, token, resolve, options[leg.job_id], intents[leg.id], expires)
         for leg_id, (leg, resolve) in wanted.items() if leg_id in won
     ]
 
@@ -193,126 +148,6 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
     if step.state in WAITING_STATES:
         ctx.dispatcher.settle_callbacks(leg_id)
     return step
-
-
-def run_round(ctx: Context, claim: Claim) -> RoundResult:
-    """Call the provider for one claimed leg; no ledger access here."""
-    calls = CallLog(ctx.clock)
-    leg = claim.leg
-    driver = ctx.drivers.get(leg.provider)
-    if driver is None:
-        refusal = Rejected(Reason.PROVIDER_NOT_CONFIGURED,
-                           f"{leg.provider.value} settings are missing")
-        return _outcome_result(ctx, claim, refusal, None, calls)
-    paused = ctx.throttle.paused_for(leg.provider.value)
-    if paused > 0:
-        # The provider asked everyone to slow down: wait without spending a retry.
-        state = LegState.UNKNOWN if claim.resolve_first else LegState.RETRYING
-        values: dict[str, Any] = {"needs_resolve": claim.resolve_first,
-                                  "next_attempt_at": ctx.clock() + timedelta(seconds=paused)}
-        return RoundResult(claim, state, values, calls, retry_in=paused)
-    try:
-        outcome = _drive(driver, claim, calls)
-    except ProviderError as err:
-        return _after_error(ctx, claim, err, calls)
-    evidence = None
-    if isinstance(outcome, Cancelled):
-        evidence = outcome.evidence
-        if evidence is None or not evidence.complete:
-            # Lost, or not adding up yet (a 6DOT50 payment still settling): read them now.
-            evidence = _try_read_evidence(driver, leg, calls) or evidence
-    return _outcome_result(ctx, claim, outcome, evidence, calls)
-
-
-def _drive(driver: LegDriver, claim: Claim, calls: CallLog) -> Outcome:
-    if claim.resolve_first:
-        resolved = driver.resolve(claim.leg.target, calls, claim.on_cutoff)
-        if not isinstance(resolved, StillCancellable):
-            return resolved
-    return driver.cancel(claim.leg.target, calls, claim.on_cutoff)
-
-
-def _try_read_evidence(driver: LegDriver, leg: LegRecord, calls: CallLog) -> LegEvidence | None:
-    """The figures right after the cancel; a failure here is left to the sweep, not retried now."""
-    try:
-        return driver.read_evidence(leg.target, calls)
-    except ProviderError as err:
-        log.warning("leg %s: evidence read failed (%s); the sweep will read it again", leg.id, err)
-        return None
-
-
-def _reason_for(err: ProviderError) -> Reason:
-    if isinstance(err, AuthFailed):
-        return Reason.AUTH_FAILED
-    if isinstance(err, NotFound):
-        return Reason.NOT_FOUND
-    if isinstance(err, NotCancellable):
-        return Reason.NOT_CANCELLABLE
-    if isinstance(err, InvalidRequest):
-        return Reason.INVALID_REQUEST
-    return Reason.PROVIDER_ERROR
-
-
-def _after_error(ctx: Context, claim: Claim, err: ProviderError, calls: CallLog) -> RoundResult:
-    if not should_retry(err):
-        return _outcome_result(ctx, claim, Rejected(_reason_for(err), str(err)), None, calls)
-    retries = claim.leg.retries + 1
-    if retries >= ctx.retry.max_attempts:
-        exhausted = {"reason": Reason.RETRIES_EXHAUSTED.value,
-                     "detail": f"{retries} tries; last: {err}"}
-        return RoundResult(claim, LegState.FAILED, exhausted, calls)
-    delay = retry_delay(err, retries - 1, ctx.retry.base_seconds, ctx.retry.max_seconds, ctx.rng)
-    if isinstance(err, RateLimited):
-        ctx.throttle.pause(claim.leg.provider.value, delay)
-    # A failed read while resolving leaves the leg as unresolved as it was.
-    ambiguous = err.ambiguous or claim.resolve_first
-    values: dict[str, Any] = {
-        "retries": retries,
-        "needs_resolve": ambiguous,
-        "detail": str(err),
-        "next_attempt_at": ctx.clock() + timedelta(seconds=delay),
-    }
-    state = LegState.UNKNOWN if ambiguous else LegState.RETRYING
-    return RoundResult(claim, state, values, calls, retry_in=delay)
-
-
-def _outcome_result(ctx: Context, claim: Claim, outcome: Outcome,
-                    evidence: LegEvidence | None, calls: CallLog) -> RoundResult:
-    values: dict[str, Any]
-    if isinstance(outcome, Cancelled):
-        state = LegState.CANCELLED
-        values = {"already_cancelled": outcome.already, "provider_reference": outcome.reference,
-                  "detail": outcome.detail, "reason": None}
-    elif isinstance(outcome, Rejected):
-        state = LegState.REJECTED
-        values = {"reason": outcome.reason.value, "detail": outcome.detail}
-    else:
-        assert isinstance(outcome, AwaitingCallbacks | RefundRequested)
-        state = (LegState.AWAITING_CALLBACKS if isinstance(outcome, AwaitingCallbacks)
-                 else LegState.REFUND_REQUESTED)
-        values = {
-            "provider_reference": outcome.reference,
-            "expected_count": outcome.expected_count,
-            "already_cancelled": outcome.already,
-            "at_risk": outcome.at_risk,
-            "detail": outcome.detail,
-            # The callbacks have until then; the sweep starts recovery after it.
-            "next_attempt_at": ctx.clock() + timedelta(seconds=ctx.callback_timeout_seconds),
-        }
-    if evidence is not None and evidence.complete:
-        values["reconciliation"] = leg_reconciliation(claim.leg.id, evidence)
-    elif state is LegState.CANCELLED:
-        values.update(start_wait(evidence, ctx.clock(), ctx.callback_timeout_seconds))
-    return RoundResult(claim, state, values, calls, evidence=evidence)
-
-
-def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
-    """What the API shows per leg: the evidence and its differences."""
-    return {
-        "evidence": evidence.to_json(),
-        "differences": [d.to_json() for d in leg_differences(leg_id, evidence)],
-    }
-
 
 # What a round may change on a leg; every other column stays as the claim found it.
 ROUND_COLUMNS = ("state", "reason", "detail", "already_cancelled", "provider_reference",
@@ -410,7 +245,7 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     if driver is None:
         return False
     calls = CallLog(ctx.clock)
-    evidence = _try_read_evidence(driver, leg, calls)
+    evidence = try_read_evidence(driver, leg, calls)
     now = ctx.clock()
     with ctx.uow() as ledger:
         for operation, started, record, finished in calls.calls:

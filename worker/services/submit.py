@@ -73,17 +73,19 @@ def submit(
         except ValidationError as exc:
             errors.extend(describe_errors(exc))
     if request is None:
-        return _store_invalid(ctx, payload, errors, raw)
+        return store_invalid(ctx, usable_idempotency_key(payload), errors, raw)
     return _store_valid(ctx, request, raw)
 
 
-def _store_invalid(
-    ctx: Context, payload: Any, errors: list[dict[str, str]], raw: str
+def store_invalid(
+    ctx: Context, key: str | None, errors: list[dict[str, str]], raw: str
 ) -> Submitted:
-    key = usable_idempotency_key(payload)
+    """Keep an invalid message as an ``invalid`` job: under its key's job id when it has a
+    usable key, else under the digest of its body (``raw``); a second copy changes nothing."""
     job_id = str(job_id_for_key(key) if key else invalid_job_id(raw))
     now = ctx.clock()
-    with ctx.uow() as ledger:
+    # Durable: the producer's message is acknowledged once this returns.
+    with ctx.uow(durable=True) as ledger:
         created = ledger.insert_job(
             {
                 "id": job_id,
@@ -138,14 +140,16 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     ]
     first = _first_batch(ctx, leg_rows) if ctx.inline_first_round else []
     token = str(uuid.uuid4())
+    expires = now + timedelta(seconds=ctx.lease_seconds)
     for row in first:
         # Inserted already claimed, as claim_legs would leave them: one transaction less.
         row.update(state=LegState.IN_FLIGHT.value, lease_token=token, attempts=1, version=1,
-                   lease_expires_at=now + timedelta(seconds=ctx.lease_seconds))
+                   lease_expires_at=expires)
     if first:
         job_row["state"] = JobState.IN_PROGRESS.value
     claims: list[Claim] = []
-    with ctx.uow() as ledger:
+    # Durable: the producer's message is acknowledged, and the first legs called, after this.
+    with ctx.uow(durable=True) as ledger:
         stored = ledger.insert_job_returning_legs(job_row, leg_rows, returning=bool(first))
         created = stored is not None
         if stored is not None:
@@ -156,8 +160,8 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             if claimed:
                 # Written before the calls: a worker killed mid-call still leaves its trace.
                 intents = ledger.start_attempts(sorted(claimed), INTENT, now)
-                claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id])
-                          for leg in stored if leg.id in claimed]
+                claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id],
+                                expires) for leg in stored if leg.id in claimed]
         else:
             job = ledger.get_job(job_id)
             assert job is not None
@@ -169,9 +173,13 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
         ledger.commit()
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
-    _dispatch_in_batches(ctx, waiting)
-    if claims:
-        run_claimed(ctx, claims)
+    try:
+        _dispatch_in_batches(ctx, waiting)
+    finally:
+        # Legs claimed above are ours to run even if the broker refused the dispatch (an
+        # outage): the sweep dispatches the others again, these would wait for their lease.
+        if claims:
+            run_claimed(ctx, claims)
     return Submitted(job_id, created, state)
 
 

@@ -1,0 +1,255 @@
+"""One round for one claimed leg: the provider calls, and what they make of the leg.
+
+A round reads the target first when its last outcome is unknown, then cancels, then reads the
+figures; it touches no ledger (the claim before it and the record after it are
+``worker.services.legs``). Its calls are observed by a :class:`CallLog`, which becomes the
+leg's attempt rows.
+
+A claimed leg may wait for a free slot of its provider's pool, and a round makes several calls:
+the lease is checked right before each call, with a margin of one whole call (each is bounded by
+``HTTP_TIMEOUT_SECONDS``) plus slack, so no call runs past the lease while the sweep hands the
+leg to another worker. A leg whose lease is too short is given back (:func:`_given_back`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from worker.domain.outcomes import (
+    AwaitingCallbacks,
+    Cancelled,
+    Outcome,
+    RefundRequested,
+    Rejected,
+    StillCancellable,
+)
+from worker.domain.reconciliation import LegEvidence, leg_differences
+from worker.domain.states import CLAIMABLE_LEG_STATES, LegState, Reason
+from worker.ledger.records import LegRecord
+from worker.providers.calls import CallRecord
+from worker.providers.errors import (
+    AuthFailed,
+    InvalidRequest,
+    NotCancellable,
+    NotFound,
+    ProviderError,
+    RateLimited,
+)
+from worker.providers.retry import retry_delay, should_retry
+from worker.services.context import Context
+from worker.services.evidence import start_wait
+from worker.services.ports import LegDriver
+
+log = logging.getLogger(__name__)
+
+# Beyond one whole call: time to record the round, and clocks of several machines that differ.
+LEASE_SLACK = timedelta(seconds=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    leg: LegRecord
+    version: int
+    token: str
+    resolve_first: bool
+    on_cutoff: str = "reject"
+    intent_id: int | None = None
+    lease_expires_at: datetime | None = None
+
+class LeaseRunningOut(Exception):
+    """The claim's lease would end before another call could: the call is not made."""
+
+@dataclass
+class CallLog:
+    """A ``CallObserver`` that keeps the round's calls, written with the round's results.
+
+    With ``last_start``, a call about to start later than that is refused (the lease check).
+    """
+
+    clock: Any
+    last_start: datetime | None = None
+    calls: list[tuple[str, datetime, CallRecord | None, datetime | None]] = field(
+        default_factory=list
+    )
+
+    def before(self, operation: str) -> object:
+        now = self.clock()
+        if self.last_start is not None and now > self.last_start:
+            raise LeaseRunningOut(f"{operation} not called: the lease ends too soon")
+        self.calls.append((operation, now, None, None))
+        return len(self.calls) - 1
+
+    def after(self, handle: object, record: CallRecord) -> None:
+        assert isinstance(handle, int)
+        operation, started, _record, _finished = self.calls[handle]
+        self.calls[handle] = (operation, started, record, self.clock())
+
+@dataclass
+class RoundResult:
+    claim: Claim
+    state: LegState
+    values: dict[str, Any]
+    calls: CallLog
+    evidence: LegEvidence | None = None
+    retry_in: float | None = None
+
+def run_round(ctx: Context, claim: Claim) -> RoundResult:
+    """Call the provider for one claimed leg; no ledger access here."""
+    calls = CallLog(ctx.clock, _last_call_start(ctx, claim))
+    leg = claim.leg
+    driver = ctx.drivers.get(leg.provider)
+    if driver is None:
+        refusal = Rejected(Reason.PROVIDER_NOT_CONFIGURED,
+                           f"{leg.provider.value} settings are missing")
+        return _outcome_result(ctx, claim, refusal, None, calls)
+    paused = ctx.throttle.paused_for(leg.provider.value)
+    if paused > 0 and ctx.clock() - leg.created_at <= _pause_budget(ctx):
+        # The provider asked everyone to slow down: wait without spending a retry.
+        state = LegState.UNKNOWN if claim.resolve_first else LegState.RETRYING
+        values: dict[str, Any] = {"needs_resolve": claim.resolve_first,
+                                  "next_attempt_at": ctx.clock() + timedelta(seconds=paused)}
+        return RoundResult(claim, state, values, calls, retry_in=paused)
+    if paused > 0:
+        # Held by pauses for longer than a leg's whole retry budget: from now on each pause
+        # spends a retry, so a provider that never stops answering 429 ends the leg (failed,
+        # retries_exhausted) instead of holding it forever.
+        held = RateLimited("still paused by the provider's 429s", retry_after=paused,
+                           provider=leg.provider.value, operation="pause")
+        return _after_error(ctx, claim, held, calls, pause_provider=False)
+    try:
+        outcome = _drive(driver, claim, calls)
+    except ProviderError as err:
+        return _after_error(ctx, claim, err, calls)
+    except LeaseRunningOut:
+        return _given_back(ctx, claim, calls)
+    evidence = None
+    if isinstance(outcome, Cancelled):
+        evidence = outcome.evidence
+        if evidence is None or not evidence.complete:
+            # Lost, or not adding up yet (a 6DOT50 payment still settling): read them now.
+            evidence = try_read_evidence(driver, leg, calls) or evidence
+    return _outcome_result(ctx, claim, outcome, evidence, calls)
+
+
+def _drive(driver: LegDriver, claim: Claim, calls: CallLog) -> Outcome:
+    if claim.resolve_first:
+        resolved = driver.resolve(claim.leg.target, calls, claim.on_cutoff)
+        if not isinstance(resolved, StillCancellable):
+            return resolved
+    return driver.cancel(claim.leg.target, calls, claim.on_cutoff)
+
+
+def try_read_evidence(driver: LegDriver, leg: LegRecord, calls: CallLog) -> LegEvidence | None:
+    """The figures right after the cancel; a failure here is left to the sweep, not retried now."""
+    try:
+        return driver.read_evidence(leg.target, calls)
+    except (ProviderError, LeaseRunningOut) as err:
+        log.warning("leg %s: evidence read failed (%s); the sweep will read it again", leg.id, err)
+        return None
+
+
+def _last_call_start(ctx: Context, claim: Claim) -> datetime | None:
+    """The latest a call may start and still end, with slack, before the lease does."""
+    if claim.lease_expires_at is None:
+        return None
+    return claim.lease_expires_at - timedelta(seconds=ctx.call_timeout_seconds) - LEASE_SLACK
+
+
+def _given_back(ctx: Context, claim: Claim, calls: CallLog) -> RoundResult:
+    """The lease ran short (the leg waited for a pool slot, or the round's calls were slow).
+
+    Before any call, the leg goes back to the state it was claimed from, untouched: no attempt
+    row, no retry spent. After some calls (a cancel may have been sent), its target is read
+    before any new cancel. Either way it is dispatched again at once, to any worker.
+    """
+    log.warning("leg %s: lease too short for its next call after %d call(s); given back",
+                claim.leg.id, len(calls.calls))
+    values: dict[str, Any] = {"next_attempt_at": ctx.clock(), "needs_resolve": True}
+    if not calls.calls and claim.leg.state in CLAIMABLE_LEG_STATES:
+        state = claim.leg.state
+        values["needs_resolve"] = claim.leg.needs_resolve
+    else:
+        state = LegState.UNKNOWN
+    return RoundResult(claim, state, values, calls, retry_in=0.0)
+
+
+def _reason_for(err: ProviderError) -> Reason:
+    if isinstance(err, AuthFailed):
+        return Reason.AUTH_FAILED
+    if isinstance(err, NotFound):
+        return Reason.NOT_FOUND
+    if isinstance(err, NotCancellable):
+        return Reason.NOT_CANCELLABLE
+    if isinstance(err, InvalidRequest):
+        return Reason.INVALID_REQUEST
+    return Reason.PROVIDER_ERROR
+
+
+def _pause_budget(ctx: Context) -> timedelta:
+    """How long pauses may hold a leg without spending its retries: its whole retry budget."""
+    return timedelta(seconds=ctx.retry.max_attempts * ctx.retry.max_seconds)
+
+
+def _after_error(ctx: Context, claim: Claim, err: ProviderError, calls: CallLog, *,
+                 pause_provider: bool = True) -> RoundResult:
+    if not should_retry(err):
+        return _outcome_result(ctx, claim, Rejected(_reason_for(err), str(err)), None, calls)
+    retries = claim.leg.retries + 1
+    if retries >= ctx.retry.max_attempts:
+        exhausted = {"reason": Reason.RETRIES_EXHAUSTED.value,
+                     "detail": f"{retries} tries; last: {err}"}
+        return RoundResult(claim, LegState.FAILED, exhausted, calls)
+    delay = retry_delay(err, retries - 1, ctx.retry.base_seconds, ctx.retry.max_seconds, ctx.rng)
+    if isinstance(err, RateLimited) and pause_provider:
+        ctx.throttle.pause(claim.leg.provider.value, delay)
+    # A failed read while resolving leaves the leg as unresolved as it was.
+    ambiguous = err.ambiguous or claim.resolve_first
+    values: dict[str, Any] = {
+        "retries": retries,
+        "needs_resolve": ambiguous,
+        "detail": str(err),
+        "next_attempt_at": ctx.clock() + timedelta(seconds=delay),
+    }
+    state = LegState.UNKNOWN if ambiguous else LegState.RETRYING
+    return RoundResult(claim, state, values, calls, retry_in=delay)
+
+
+def _outcome_result(ctx: Context, claim: Claim, outcome: Outcome,
+                    evidence: LegEvidence | None, calls: CallLog) -> RoundResult:
+    values: dict[str, Any]
+    if isinstance(outcome, Cancelled):
+        state = LegState.CANCELLED
+        values = {"already_cancelled": outcome.already, "provider_reference": outcome.reference,
+                  "detail": outcome.detail, "reason": None}
+    elif isinstance(outcome, Rejected):
+        state = LegState.REJECTED
+        values = {"reason": outcome.reason.value, "detail": outcome.detail}
+    else:
+        assert isinstance(outcome, AwaitingCallbacks | RefundRequested)
+        state = (LegState.AWAITING_CALLBACKS if isinstance(outcome, AwaitingCallbacks)
+                 else LegState.REFUND_REQUESTED)
+        values = {
+            "provider_reference": outcome.reference,
+            "expected_count": outcome.expected_count,
+            "already_cancelled": outcome.already,
+            "at_risk": outcome.at_risk,
+            "detail": outcome.detail,
+            # The callbacks have until then; the sweep starts recovery after it.
+            "next_attempt_at": ctx.clock() + timedelta(seconds=ctx.callback_timeout_seconds),
+        }
+    if evidence is not None and evidence.complete:
+        values["reconciliation"] = leg_reconciliation(claim.leg.id, evidence)
+    elif state is LegState.CANCELLED:
+        values.update(start_wait(evidence, ctx.clock(), ctx.callback_timeout_seconds))
+    return RoundResult(claim, state, values, calls, evidence=evidence)
+
+
+def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
+    """What the API shows per leg: the evidence and its differences."""
+    return {
+        "evidence": evidence.to_json(),
+        "differences": [d.to_json() for d in leg_differences(leg_id, evidence)],
+    }
