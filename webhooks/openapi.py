@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.domain.reconciliation import ReconciliationState
+from worker.domain.reconciliation import LEG_RECONCILIATION_KEYS, ReconciliationState, Source
 from worker.domain.states import JobState, LegState, Provider, Reason
+from worker.services.views import LEGS_PAGE_MAX
+
+_AMOUNT = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "decimal"}
 
 _DIFFERENCE = {
     "type": "object",
@@ -15,6 +18,38 @@ _DIFFERENCE = {
         "field": {"type": "string"},
         "expected": {"type": "string"},
         "reported": {"type": "string"},
+    },
+}
+
+_FIGURES = {
+    "type": "object",
+    "required": ["count", "amount"],
+    "additionalProperties": False,
+    "properties": {"count": {"type": "integer", "minimum": 0}, "amount": _AMOUNT},
+}
+
+_REPORTED_COUNTS = ("cancelled_count", "refunded_count", "failed_count", "settled_count")
+_REPORTED_AMOUNTS = ("cancelled_amount", "refunded_amount", "settled_amount")
+
+# The contract's shape: the evidence's keys at the top of the leg's reconciliation object.
+_LEG_RECONCILIATION = {
+    "type": "object",
+    "required": sorted(LEG_RECONCILIATION_KEYS),
+    "additionalProperties": False,
+    "properties": {
+        "source": {"type": "string", "enum": [s.value for s in Source]},
+        "currency": {"type": "string", "description": "ISO 4217"},
+        "expected": _FIGURES,
+        "reported": {
+            "type": "object",
+            "required": [*_REPORTED_COUNTS, *_REPORTED_AMOUNTS],
+            "additionalProperties": False,
+            "properties": {
+                **{name: {"type": "integer", "minimum": 0} for name in _REPORTED_COUNTS},
+                **{name: _AMOUNT for name in _REPORTED_AMOUNTS},
+            },
+        },
+        "differences": {"type": "array", "items": {"$ref": "#/components/schemas/Difference"}},
     },
 }
 
@@ -35,7 +70,8 @@ _LEG = {
         "at_risk": {"type": "boolean"},
         "attempts": {"type": "integer", "minimum": 0},
         "provider_reference": {"type": ["string", "null"]},
-        "reconciliation": {"type": ["object", "null"]},
+        "reconciliation": {"anyOf": [{"$ref": "#/components/schemas/LegReconciliation"},
+                                     {"type": "null"}]},
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }
@@ -43,8 +79,8 @@ _LEG = {
 _JOB = {
     "type": "object",
     "required": [
-        "id", "idempotency_key", "state", "created_at", "updated_at", "errors", "legs",
-        "reconciliation",
+        "id", "idempotency_key", "state", "created_at", "updated_at", "errors", "leg_counts",
+        "legs", "legs_next_cursor", "reconciliation",
     ],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
@@ -57,7 +93,24 @@ _JOB = {
             "required": ["field", "error"],
             "properties": {"field": {"type": "string"}, "error": {"type": "string"}},
         }},
-        "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
+        "leg_counts": {
+            "type": "object",
+            "description": "every leg of the job, counted by state (listed or not)",
+            "required": [s.value for s in LegState],
+            "additionalProperties": False,
+            "properties": {s.value: {"type": "integer", "minimum": 0} for s in LegState},
+        },
+        "legs": {
+            "type": "array",
+            "description": "the job's first legs: up to 1,000 (GET /api/v1/jobs/{id}), up to "
+                           "100 per job in a list",
+            "items": {"$ref": "#/components/schemas/Leg"},
+        },
+        "legs_next_cursor": {
+            "type": ["string", "null"],
+            "description": "when the job has more legs than it lists: the cursor of "
+                           "GET /api/v1/jobs/{id}/legs for the rest",
+        },
         "reconciliation": {
             "type": "object",
             "required": ["state", "differences"],
@@ -148,6 +201,16 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Job": _JOB,
                 "Leg": _LEG,
+                "LegReconciliation": _LEG_RECONCILIATION,
+                "LegPage": {
+                    "type": "object",
+                    "required": ["legs", "next_cursor"],
+                    "properties": {
+                        "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"},
+                                 "maxItems": LEGS_PAGE_MAX},
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
                 "Difference": _DIFFERENCE,
                 "Error": _ERROR,
                 "CallbackPage": _CALLBACK_PAGE,
@@ -174,6 +237,27 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _answer("the job", "Job"),
+                        "404": _answer("no such job"),
+                        **_PROTECTED,
+                    },
+                }
+            },
+            "/api/v1/jobs/{id}/legs": {
+                "get": {
+                    "summary": "A page of a job's legs, in order (from the job's "
+                               "legs_next_cursor, or from the first leg without a cursor)",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True,
+                         "schema": {"type": "string"}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": LEGS_PAGE_MAX,
+                                    "default": LEGS_PAGE_MAX}},
+                    ],
+                    "responses": {
+                        "200": _answer("a page of legs", "LegPage"),
+                        "400": _answer("a bad parameter, or a cursor of another job"),
                         "404": _answer("no such job"),
                         **_PROTECTED,
                     },

@@ -54,7 +54,7 @@ def test_503_503_then_success_after_three_attempts(producer: Celery, ledger: Eng
     job = wait_for_job(ledger, cancel_job(producer, ref))
     leg = job["legs"][0]
     assert (job["state"], leg["state"], leg["attempts"]) == ("reconciled", "cancelled", 3)
-    evidence = leg["reconciliation"]["evidence"]
+    evidence = leg["reconciliation"]
     assert (evidence["source"], evidence["currency"]) == ("bambora_payment", "SEK")
     assert evidence["reported"]["cancelled_amount"] == "125.50"
 

@@ -41,7 +41,7 @@ def test_draft_batch_is_cancelled_and_reconciled(producer: Celery, ledger: Engin
     assert job_id is not None
     job = wait_for_job(ledger, job_id)
     assert job["state"] == "reconciled"
-    evidence = job["legs"][0]["reconciliation"]["evidence"]
+    evidence = job["legs"][0]["reconciliation"]
     assert evidence["expected"] == {"count": 185, "amount": "18500.00"}
     assert evidence["reported"]["cancelled_count"] == 185
     assert evidence["reported"]["cancelled_amount"] == "18500.00"
