@@ -33,8 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from worker.domain.states import JobState, LegState, Provider
-from worker.ledger.queries import Ledger, _attempt, _leg
-from worker.ledger.records import AttemptRecord, LegRecord
+from worker.ledger.queries import Ledger, _attempt, _job, _leg
+from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
 from worker.ledger.tables import (
     LATENCY_BOUNDS_MS,
     attempts,
@@ -92,6 +92,12 @@ class CallTally:
 
 class LedgerViews(Ledger):
     """Read-only queries over one snapshot (a read-only unit of work's connection)."""
+
+    def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        if not job_ids:
+            return {}
+        rows = self.conn.execute(select(jobs).where(jobs.c.id.in_(list(job_ids))))
+        return {record.id: record for record in map(_job, rows)}
 
     # a job's legs
 

@@ -144,23 +144,46 @@ class JobPage:
     next_cursor: str | None
 
 
+# Jobs read (with their legs) per read transaction while a list is streamed: 20 jobs of at most
+# LISTED_LEGS legs are what a list holds in memory at once, whatever its limit.
+JOBS_PER_READ = 20
+
+
+def stream_jobs(
+    engine: Engine, *, state: JobState | None, limit: int, cursor: str | None,
+    legs_per_job: int = LISTED_LEGS,
+) -> tuple[str | None, Iterator[dict[str, Any]]]:
+    """The next page's cursor, and the page's jobs newest first, read JOBS_PER_READ at a time
+    (each job consistent with its legs and counts); ValueError if ``cursor`` is not ours."""
+    after = decode_cursor(cursor) if cursor else None
+    with read_views(engine) as views:
+        found = views.list_jobs(state=state, limit=limit + 1, after=after)
+    page, more = found[:limit], len(found) > limit
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    ids = [job.id for job in page]
+
+    def jobs() -> Iterator[dict[str, Any]]:
+        for start in range(0, len(ids), JOBS_PER_READ):
+            part = ids[start:start + JOBS_PER_READ]
+            with read_views(engine) as views:
+                records = views.jobs_by_id(part)
+                legs = views.first_legs(part, legs_per_job)
+                totals = views.leg_totals(part)
+            for job_id in part:
+                shown, total = legs[job_id], totals[job_id]
+                # Positions run from 0, so the rest starts after the first legs_per_job.
+                rest = (encode_leg_cursor(job_id, legs_per_job) if total.legs > len(shown)
+                        else None)
+                yield job_json(records[job_id], shown, total, rest)
+
+    return next_cursor, jobs()
+
+
 def list_jobs(
     engine: Engine, *, state: JobState | None, limit: int, cursor: str | None,
     legs_per_job: int = LISTED_LEGS,
 ) -> JobPage:
     """Newest first; ``cursor`` comes from the previous page (ValueError if it is not ours)."""
-    after = decode_cursor(cursor) if cursor else None
-    with read_views(engine) as views:
-        jobs = views.list_jobs(state=state, limit=limit + 1, after=after)
-        page, more = jobs[:limit], len(jobs) > limit
-        ids = [job.id for job in page]
-        legs = views.first_legs(ids, legs_per_job)
-        totals = views.leg_totals(ids)
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-    listed = []
-    for job in page:
-        shown, total = legs[job.id], totals[job.id]
-        # Positions run from 0, so the rest starts after the first legs_per_job.
-        rest = encode_leg_cursor(job.id, legs_per_job) if total.legs > len(shown) else None
-        listed.append(job_json(job, shown, total, rest))
-    return JobPage(listed, next_cursor)
+    next_cursor, jobs = stream_jobs(engine, state=state, limit=limit, cursor=cursor,
+                                    legs_per_job=legs_per_job)
+    return JobPage(list(jobs), next_cursor)
