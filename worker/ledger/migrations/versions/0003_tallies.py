@@ -76,10 +76,16 @@ def _call_figures(row: str, sign: str) -> str:
     return f"{sign}, {sign} * {row}.latency_ms, {buckets}"
 
 
-def _count_row(shard: str, table: tuple[str, str, tuple[str, ...]], row: str, sign: str) -> str:
+def _count_rows(shard: str, table: tuple[str, str, tuple[str, ...]],
+                *rows: tuple[str, str]) -> str:
+    """Add ``sign`` to the tally of each (row, sign): OLD or NEW. One statement: a leg changing
+    state is one upsert of two rows (their keys differ, or the trigger would not fire)."""
     _name, tally, keys = table
-    values = ", ".join(f"{row}.{key}" for key in keys)
-    return _upsert(tally, keys, ["n"], f"SELECT {shard}, {values}, {sign} WHERE true")
+    values = ", ".join("(" + ", ".join([shard, *(f"{row}.{key}" for key in keys), sign]) + ")"
+                       for row, sign in rows)
+    names = ", ".join(["shard", *keys, "n"])
+    return (f"INSERT INTO {tally} ({names}) VALUES {values} "
+            f"ON CONFLICT (shard, {', '.join(keys)}) DO UPDATE SET n = {tally}.n + excluded.n")
 
 
 def _count_call(shard: str, row: str, sign: str) -> str:
@@ -97,11 +103,12 @@ def _sqlite_triggers() -> list[str]:
     statements = []
     for table in (LEGS, JOBS):
         name, _tally, keys = table
-        plus, minus = _count_row("0", table, "NEW", "1"), _count_row("0", table, "OLD", "-1")
+        plus, minus = _count_rows("0", table, ("NEW", "1")), _count_rows("0", table, ("OLD", "-1"))
+        change = _count_rows("0", table, ("OLD", "-1"), ("NEW", "1"))
         statements += [
             f"CREATE TRIGGER tally_{name}_insert AFTER INSERT ON {name} BEGIN {plus}; END",
             f"CREATE TRIGGER tally_{name}_update AFTER UPDATE OF {', '.join(keys)} ON {name} "
-            f"WHEN {_changed(keys, 'IS NOT')} BEGIN {minus}; {plus}; END",
+            f"WHEN {_changed(keys, 'IS NOT')} BEGIN {change}; END",
             f"CREATE TRIGGER tally_{name}_delete AFTER DELETE ON {name} BEGIN {minus}; END",
         ]
     call = ("latency_ms", "operation", "leg_id")
@@ -110,8 +117,13 @@ def _sqlite_triggers() -> list[str]:
         *statements,
         "CREATE TRIGGER tally_attempts_insert AFTER INSERT ON attempts "
         f"WHEN NEW.latency_ms IS NOT NULL BEGIN {plus}; END",
+        # A call's first row is filled in once it is made (NULL latency -> its latency): one
+        # trigger per side, so that the usual fill runs one statement, not a no-op as well.
+        f"CREATE TRIGGER tally_attempts_update_old AFTER UPDATE OF {', '.join(call)} "
+        f"ON attempts WHEN OLD.latency_ms IS NOT NULL AND ({_changed(call, 'IS NOT')}) "
+        f"BEGIN {minus}; END",
         f"CREATE TRIGGER tally_attempts_update AFTER UPDATE OF {', '.join(call)} ON attempts "
-        f"WHEN {_changed(call, 'IS NOT')} BEGIN {minus}; {plus}; END",
+        f"WHEN NEW.latency_ms IS NOT NULL AND ({_changed(call, 'IS NOT')}) BEGIN {plus}; END",
         "CREATE TRIGGER tally_attempts_delete AFTER DELETE ON attempts "
         f"WHEN OLD.latency_ms IS NOT NULL BEGIN {minus}; END",
     ]
@@ -130,8 +142,10 @@ def _postgresql_triggers() -> list[str]:
         key_list = ", ".join(keys)
         inserted = _upsert(tally, keys, ["n"], f"SELECT {shard}, {key_list}, count(*) "
                                                f"FROM inserted GROUP BY {key_list}")
-        rows = (f"IF TG_OP <> 'INSERT' THEN {_count_row(shard, table, 'OLD', '-1')}; END IF; "
-                f"IF TG_OP <> 'DELETE' THEN {_count_row(shard, table, 'NEW', '1')}; END IF;")
+        # Inserts are counted per statement (above); this one counts updates and deletes.
+        rows = (f"IF TG_OP = 'UPDATE' THEN "
+                f"{_count_rows(shard, table, ('OLD', '-1'), ('NEW', '1'))}; "
+                f"ELSE {_count_rows(shard, table, ('OLD', '-1'))}; END IF;")
         statements += [
             _plpgsql(f"tally_inserted_{name}", f"{inserted};"),
             _plpgsql(f"tally_{name}_rows", rows),
