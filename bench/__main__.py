@@ -1,7 +1,8 @@
 """``python -m bench``: run the benchmark parts, print their tables, save JSON results.
 
 Parts: ``sixdot50`` (jobs per second), ``callbacks`` (Paywall callback ingest against a bare
-parser), ``bambora`` (5,000 legs against a bare-httpx ceiling, worker memory). Each is bounded.
+parser), ``bambora`` (5,000 legs against a bare-httpx ceiling, worker memory), ``reads`` (the
+status API, dashboard and metrics over a 10,000-leg job and 500 more). Each is bounded.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import bambora_legs, callback_ingest, paywall_growth, sixdot50_jobs
+from bench import bambora_legs, bounded_reads, callback_ingest, paywall_growth, sixdot50_jobs
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "sixdot50": lambda: sixdot50_jobs.run(),
     "callbacks": lambda: callback_ingest.run(150, rounds=5),
     "bambora": lambda: bambora_legs.run(),
     "paywall-growth": lambda: paywall_growth.run(),
+    "reads": lambda: bounded_reads.run(),
 }
 
 

@@ -80,8 +80,11 @@ def fill_job(engine: Engine, key: str, legs: int, *, run: int | None = None,
     request = {"idempotency_key": key, "legs": [
         {"provider": "bambora", "merchant": "T123456789", "payment_reference": f"{key}-{n}"}
         for n in range(legs)]}
-    job_id = submit(ctx, (), {"request": request}).job_id
-    wanted = dispatcher.legs[:legs if run is None else run]
-    for start in range(0, len(wanted), BATCH):
-        process_legs(ctx, wanted[start:start + BATCH])
+    try:
+        job_id = submit(ctx, (), {"request": request}).job_id
+        wanted = dispatcher.legs[:legs if run is None else run]
+        for start in range(0, len(wanted), BATCH):
+            process_legs(ctx, wanted[start:start + BATCH])
+    finally:
+        ctx.pools.shutdown()  # a pool per call: left running, each would keep its threads
     return job_id
