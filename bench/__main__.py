@@ -2,7 +2,8 @@
 
 Parts: ``latency`` (jobs per second at 100 ms provider latency against a plain Celery task and
 a bare client), ``sixdot50`` (jobs per second), ``callbacks`` (Paywall callback ingest against a
-bare parser), ``bambora`` (5,000 legs against a bare-httpx ceiling, worker memory). Each is bounded.
+bare parser), ``bambora`` (5,000 legs against a bare-httpx ceiling, worker memory), ``reads`` (the
+status API, dashboard and metrics over a 10,000-leg job and 500 more). Each is bounded.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import bambora_legs, callback_ingest, latency_jobs, paywall_growth, sixdot50_jobs
+from bench import (
+    bambora_legs,
+    bounded_reads,
+    callback_ingest,
+    latency_jobs,
+    paywall_growth,
+    sixdot50_jobs,
+)
 
 PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "sixdot50": lambda: sixdot50_jobs.run(),
@@ -24,6 +32,7 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "bambora": lambda: bambora_legs.run(),
     "paywall-growth": lambda: paywall_growth.run(),
     "latency": lambda: latency_jobs.run(),
+    "reads": lambda: bounded_reads.run(),
 }
 
 

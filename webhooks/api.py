@@ -1,21 +1,22 @@
-"""The status API: ``/api/v1/jobs`` and ``/api/v1/jobs/{id}``, bearer-token protected."""
+"""The status API: ``/api/v1/jobs``, ``/api/v1/jobs/{id}`` and ``/api/v1/jobs/{id}/legs``,
+bearer-token protected. Each answer reads a bounded number of legs, whatever the jobs' sizes."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from webhooks.context import engine, settings
 from webhooks.openapi import openapi_document
 from worker.domain.states import JobState
 from worker.ledger.queries import decode_cursor
-from worker.services.views import get_job, list_jobs
+from worker.services.views import LEGS_PAGE_MAX, get_job, get_legs, stream_jobs
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -50,6 +51,23 @@ def job(job_id: str) -> ResponseReturnValue:
     if found is None:
         abort(404, "no such job")
     return jsonify(found)
+
+
+@blueprint.get("/jobs/<job_id>/legs")
+@require_token
+def job_legs(job_id: str) -> ResponseReturnValue:
+    """A page of a job's legs, in order; ``next_cursor`` is null on the last page."""
+    limit = _int_arg("limit", LEGS_PAGE_MAX, 1, LEGS_PAGE_MAX)
+    if "\x00" in job_id:  # see job(): no job id holds one
+        abort(404, "no such job")
+    try:
+        # A cursor only ever reaches the ledger as the position it decodes to.
+        page = get_legs(engine(), job_id, cursor=request.args.get("cursor") or None, limit=limit)
+    except ValueError:
+        abort(400, "cursor is not one this API gave out for this job")
+    if page is None:
+        abort(404, "no such job")
+    return jsonify({"legs": page.legs, "next_cursor": page.next_cursor})
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -96,11 +114,24 @@ def jobs() -> ResponseReturnValue:
             abort(400, f"state must be one of {', '.join(s.value for s in JobState)}")
     limit = _int_arg("limit", 50, 1, 500)
     try:
-        page = list_jobs(engine(), state=state, limit=limit, cursor=_cursor_arg())
+        next_cursor, listed = stream_jobs(engine(), state=state, limit=limit,
+                                          cursor=_cursor_arg())
     except ValueError:
         abort(400, "cursor is not one this API gave out")
-    body: dict[str, Any] = {"jobs": page.jobs, "next_cursor": page.next_cursor}
-    return jsonify(body)
+    provider = current_app.json
+
+    def dumps(value: Any) -> str:
+        return provider.dumps(value, separators=(",", ":"))  # compact, as jsonify answers
+
+    def body() -> Iterator[str]:
+        # Streamed a few jobs at a time: 500 jobs of 100 listed legs each are ~30 MB of JSON,
+        # which a whole-body answer would hold (several times over) in the worker's memory.
+        yield '{"jobs": ['
+        for index, job in enumerate(listed):
+            yield ("," if index else "") + dumps(job)
+        yield f'], "next_cursor": {dumps(next_cursor)}}}'
+
+    return Response(stream_with_context(body()), mimetype="application/json")
 
 
 @blueprint.get("/openapi.json")

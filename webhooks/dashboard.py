@@ -4,7 +4,8 @@ Server-rendered and read-only. Closed (503) until CANCELFLOW_API_TOKEN is set, l
 person signs in once with that token and gets a session cookie; a script may send the API's
 bearer header instead. Settings are never rendered: pages show only what the status API shows,
 plus the ledger's call and callback history. Every read is bounded, so a job of 10,000 legs costs
-a page of legs and counts, never 10,000 rows.
+a page of legs, counts and capped notes, never 10,000 rows (``dashboard_rows`` builds what the
+templates show).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from typing import Any, ParamSpec
 from urllib.parse import urlsplit
@@ -26,11 +26,11 @@ from pydantic import SecretStr
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from webhooks import dashboard_rows as rows_
 from webhooks.context import engine, settings
-from worker.domain.states import JobState, LegState
-from worker.ledger.uow import UnitOfWork
-from worker.reporting import explain
-from worker.services.views import get_job, list_jobs
+from worker.domain.states import JobState
+from worker.ledger.reads import read_views
+from worker.services.views import job_json, leg_json, list_jobs
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -162,11 +162,16 @@ def jobs() -> ResponseReturnValue:
                          cursor=request.args.get("cursor") or None)
     except ValueError:
         abort(400, "That page link is not one this dashboard gave out.")
-    with UnitOfWork(engine(), read_only=True) as ledger:
-        counts = ledger.job_state_counts()
+    with read_views(engine()) as views:
+        counts = views.job_tally()
+    rows = []
+    for job in page.jobs:
+        labels = {leg["id"]: rows_.label(position, leg["provider"])
+                  for position, leg in enumerate(job["legs"])}
+        rows.append(rows_.job_view(job, rows_.notes_of(job, NOTES_ON_LIST), labels))
     return render_template(
         "jobs.html",
-        rows=[_job_view(job, NOTES_ON_LIST) for job in page.jobs],
+        rows=rows,
         counts=[(s.value, counts.get(s, 0)) for s in JobState],
         total=sum(counts.values()),
         state=state.value if state else "",
@@ -178,34 +183,38 @@ def jobs() -> ResponseReturnValue:
 @blueprint.get("/jobs/<job_id>")
 @require_operator
 def job(job_id: str) -> ResponseReturnValue:
-    found = get_job(engine(), job_id)
-    if found is None:
-        abort(404, "No job has this id.")
     start = request.args.get("legs", "0")
-    if not start.isdigit():
+    if not start.isdigit() or len(start) > 9:
         abort(400, "legs must be a leg number.")
     first = int(start)
-    legs = found["legs"]
-    labels = _leg_labels(legs)
-    paywall = [leg for leg in legs if leg["provider"] == "paywall"]
-    with UnitOfWork(engine(), read_only=True) as ledger:
-        calls = ledger.attempts_of_job(job_id, TIMELINE_ROWS)
-        pages = ledger.callback_pages_of(
-            bulk_payment_ids=[leg["provider_reference"] for leg in paywall
-                              if leg["provider_reference"]],
-            codes=[leg["target"].get("merchant_unique_code", "") for leg in paywall
-                   if not leg["provider_reference"]],
-            limit=TIMELINE_ROWS,
-        )
+    with read_views(engine()) as views:
+        # No job id holds a NUL, and PostgreSQL refuses one in a text parameter.
+        record = None if "\x00" in job_id else views.get_job(job_id)
+        if record is None:
+            abort(404, "No job has this id.")
+        totals = views.leg_totals([job_id])[job_id]
+        page = views.legs_from(job_id, first, LEGS_PER_PAGE)
+        notable, notable_total = views.notable_legs(job_id, NOTES_ON_JOB)
+        found = job_json(record, notable, totals, None)
+        differences = found["reconciliation"]["differences"]
+        calls = views.attempts_of_job(job_id, TIMELINE_ROWS)
+        pages = views.callback_pages_of_job(job_id, TIMELINE_ROWS)
+        named = {d["leg"] for d in differences if d["leg"]} | {call.leg_id for call in calls}
+        positions = views.leg_positions(job_id, sorted(named))
+        paywall = views.paywall_legs_for(
+            job_id, sorted({page["bulk_payment_id"] for page in pages}),
+            sorted({page["merchant_unique_code"] for page in pages}))
+    labels = {leg_id: rows_.label(*where) for leg_id, where in positions.items()}
+    notes = rows_.notes_of(found, NOTES_ON_JOB, unlisted=notable_total - len(notable))
     return render_template(
         "job.html",
-        view=_job_view(found, NOTES_ON_JOB),
-        legs=[_leg_view(first + i + 1, leg) for i, leg in enumerate(
-            legs[first:first + LEGS_PER_PAGE])],
+        view=rows_.job_view(found, notes, labels),
+        legs=[rows_.leg_row(leg.position + 1, leg_json(leg)) for leg in page],
         first=first,
         per_page=LEGS_PER_PAGE,
-        timeline=_timeline(calls, pages, labels, paywall),
-        calls_made=sum(leg["attempts"] for leg in legs),
+        timeline=rows_.timeline(calls, pages, labels, paywall),
+        has_pages=bool(pages),
+        calls_made=totals.calls,
         timeline_capped=len(calls) >= TIMELINE_ROWS or len(pages) >= TIMELINE_ROWS,
         timeline_rows=TIMELINE_ROWS,
     )
@@ -238,76 +247,5 @@ def _headers(response: Response) -> Response:
 
 @blueprint.context_processor
 def _helpers() -> dict[str, Any]:
-    return {"tone": lambda state: TONES.get(state or "", "plain"), "utc": utc,
+    return {"tone": lambda state: TONES.get(state or "", "plain"), "utc": rows_.utc,
             "signed_in": session.get("operator") is True, "csp_nonce": g.csp_nonce}
-
-
-# what the templates show
-
-
-def utc(value: str | datetime | None, millis: bool = False) -> str:
-    """A UTC time in ISO 8601, to the second (or millisecond): ``2026-11-21T09:00:00Z``."""
-    if value is None:
-        return ""
-    when = datetime.fromisoformat(value) if isinstance(value, str) else value
-    text = when.astimezone(UTC).isoformat(timespec="milliseconds" if millis else "seconds")
-    return text.replace("+00:00", "Z")
-
-
-def _leg_labels(legs: list[dict[str, Any]]) -> dict[str, str]:
-    return {leg["id"]: f"leg {i} ({leg['provider']})" for i, leg in enumerate(legs, 1)}
-
-
-def _leg_counts(legs: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    counts = Counter(leg["state"] for leg in legs)
-    return [(s.value, counts[s.value]) for s in LegState if counts[s.value]]
-
-
-def _job_view(job: dict[str, Any], notes_shown: int) -> dict[str, Any]:
-    """A job with its legs counted by state, its differences labelled and its notes capped."""
-    labels = _leg_labels(job["legs"])
-    recon = job["reconciliation"]
-    # The differences have their own column; explain's lines add what else a person must know.
-    notes = explain({**job, "reconciliation": {**recon, "differences": []}})
-    return {
-        "job": job,
-        "leg_counts": _leg_counts(job["legs"]),
-        "differences": [{**d, "where": labels.get(d["leg"], "job totals")}
-                        for d in recon["differences"]],
-        "notes": notes[:notes_shown],
-        "more_notes": max(0, len(notes) - notes_shown),
-    }
-
-
-def _leg_view(number: int, leg: dict[str, Any]) -> dict[str, Any]:
-    recon = leg["reconciliation"] or {}
-    return {"number": number, "leg": leg, "evidence": recon.get("evidence"),
-            "differences": recon.get("differences", [])}
-
-
-def _page_counts(totals: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{scope}: {t['count']} {'payment' if t['count'] == 1 else 'payments'} ({t['amount']}), "
-        f"{t['ok_count']} ok ({t['ok_amount']}), {t['failed_count']} failed, "
-        f"{t['pending_count']} pending"
-        for scope, t in sorted(totals.items()))
-
-
-def _timeline(calls: list[Any], pages: list[dict[str, Any]], labels: dict[str, str],
-              paywall: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The job's provider calls and callback pages, one list in time order."""
-    by_reference = {leg["provider_reference"]: labels[leg["id"]] for leg in paywall
-                    if leg["provider_reference"]}
-    by_code = {leg["target"].get("merchant_unique_code"): labels[leg["id"]] for leg in paywall}
-    rows = [{"at": call.started_at, "leg": labels.get(call.leg_id, call.leg_id), "kind": "call",
-             "what": call.operation, "finished": call.finished_at, "http": call.http_status,
-             "outcome": call.outcome or "no answer recorded", "code": call.provider_code,
-             "latency": call.latency_ms} for call in calls]
-    rows += [{"at": page["received_at"], "kind": "callback page",
-              "leg": by_reference.get(page["bulk_payment_id"])
-              or by_code.get(page["merchant_unique_code"], ""),
-              "what": f"page {page['page_number']} of {page['total_pages']}, "
-                      f"operation {page['bulk_payment_id']}",
-              "finished": None, "http": None, "code": None, "latency": None,
-              "outcome": _page_counts(page["totals"] or {})} for page in pages]
-    return sorted(rows, key=lambda row: row["at"])

@@ -11,10 +11,13 @@ Two sources:
   share it) and be emptied before gunicorn starts, or counts of a previous run are summed in
   too (``Stack.start_receiver`` does both). Counters only, so no gunicorn ``child_exit`` hook
   is needed. Without the variable (one process, tests) a plain registry per app is used.
-- What the ledger says at scrape time, in three aggregate statements over one read-only
-  transaction: legs by provider and state, jobs by state (and the oldest job still waiting on
-  callbacks), and provider call latency from the ``attempts`` rows. Every process answers
-  these alike, from the shared ledger.
+- What the ledger says at scrape time, from its tally tables (legs by provider and state, jobs
+  by state, provider calls by latency bucket), which triggers keep in the same transaction as
+  the rows they count (migration 0003), plus the oldest job still waiting on callbacks (an index
+  lookup). A scrape reads a few dozen rows whatever the ledger's history: it never aggregates
+  ``legs``, ``jobs`` or ``attempts``. Every process answers these alike, from the shared ledger.
+  On PostgreSQL the scrape first folds the tallies of finished database sessions into one row
+  per key (``fold_tallies``), so the rows it reads stay as few as the live sessions.
 
 No label carries a job id, leg id or target: their number is unbounded and they identify
 customers' payments.
@@ -37,7 +40,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.domain.states import JobState, LegState, Provider
-from worker.ledger import UnitOfWork
+from worker.ledger.reads import CallTally, fold_tallies, read_views
+from worker.ledger.tables import LATENCY_BOUNDS_MS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,9 @@ blueprint = Blueprint("metrics", __name__)
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CALLBACK_OUTCOMES = ("stored", "duplicate", "bad_hash", "malformed")
-LATENCY_BUCKETS_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The ledger's tally buckets, in seconds; str() of these floats is the exposition's own
+# spelling of "le" ("0.01", "1.0").
+LATENCY_BUCKETS_SECONDS = tuple(bound / 1000 for bound in LATENCY_BOUNDS_MS)
 
 
 @dataclass(frozen=True)
@@ -95,14 +101,15 @@ class LedgerCollector(Collector):
         return []  # registering must not query the ledger; the names never clash
 
     def collect(self) -> Iterable[Metric]:
-        bounds_ms = [bound * 1000 for bound in LATENCY_BUCKETS_SECONDS]
         up = GaugeMetricFamily(
             "cancelflow_ledger_up", "1 if the ledger answered this scrape's queries, else 0.")
         try:
-            with UnitOfWork(self._engine, read_only=True) as ledger:
-                leg_counts = ledger.leg_counts()
-                job_summary = ledger.job_state_summary()
-                latency = ledger.call_latency_buckets(bounds_ms)
+            fold_tallies(self._engine)
+            with read_views(self._engine) as views:
+                leg_counts = views.leg_tally()
+                job_counts = views.job_tally()
+                oldest = views.oldest_job_in(JobState.AWAITING_CALLBACKS)
+                latency = views.call_tally()
         except SQLAlchemyError as exc:
             # The receiver's own counters are still worth a scrape when the ledger is down.
             log.warning("metrics: ledger unavailable (%s)", type(exc).__name__)
@@ -112,7 +119,7 @@ class LedgerCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield _legs(leg_counts)
-        yield from _jobs(job_summary, self._clock())
+        yield from _jobs(job_counts, oldest, self._clock())
         yield _latency(latency)
 
 
@@ -127,8 +134,9 @@ def _legs(rows: list[tuple[str, str, int]]) -> Metric:
     return family
 
 
-def _jobs(rows: list[tuple[str, int, datetime]], now: datetime) -> Iterable[Metric]:
-    counts = {s.value: 0 for s in JobState} | {state: n for state, n, _ in rows}
+def _jobs(counted: dict[JobState, int], oldest: datetime | None,
+          now: datetime) -> Iterable[Metric]:
+    counts = {s.value: counted.get(s, 0) for s in JobState}
     by_state = GaugeMetricFamily("cancelflow_jobs", "Jobs in the ledger, by state.",
                                  labels=["state"])
     for state, n in sorted(counts.items()):
@@ -138,8 +146,6 @@ def _jobs(rows: list[tuple[str, int, datetime]], now: datetime) -> Iterable[Metr
         "cancelflow_reconciliation_mismatches",
         "Jobs whose legs are final but whose reconciliation found differences (state mismatch).",
         value=counts[JobState.MISMATCH.value])
-    oldest = next((created for state, _, created in rows
-                   if state == JobState.AWAITING_CALLBACKS.value), None)
     age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
     yield GaugeMetricFamily(
         "cancelflow_oldest_awaiting_callbacks_age_seconds",
@@ -147,17 +153,17 @@ def _jobs(rows: list[tuple[str, int, datetime]], now: datetime) -> Iterable[Metr
         value=age)
 
 
-def _latency(rows: list[tuple[str, str, list[int], int, float]]) -> Metric:
+def _latency(tallies: list[CallTally]) -> Metric:
     family = HistogramMetricFamily(
         "cancelflow_provider_call_duration_seconds",
-        "Provider call latency, by provider and operation, from the ledger's attempt rows.",
+        "Provider call latency, by provider and operation, of the calls that finished with one.",
         labels=["provider", "operation"])
-    for provider, operation, under, calls, total_ms in sorted(rows):
-        # str() of these floats is the exposition's own spelling of "le" ("0.01", "1.0").
+    for tally in sorted(tallies, key=lambda t: (t.provider, t.operation)):
         buckets = [(str(bound), float(n))
-                   for bound, n in zip(LATENCY_BUCKETS_SECONDS, under, strict=True)]
-        buckets.append(("+Inf", float(calls)))
-        family.add_metric([provider, operation], buckets, sum_value=total_ms / 1000)
+                   for bound, n in zip(LATENCY_BUCKETS_SECONDS, tally.under, strict=True)]
+        buckets.append(("+Inf", float(tally.calls)))
+        family.add_metric([tally.provider, tally.operation], buckets,
+                          sum_value=tally.total_ms / 1000)
     return family
 
 

@@ -4,126 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.domain.reconciliation import ReconciliationState
-from worker.domain.states import JobState, LegState, Provider, Reason
-
-_DIFFERENCE = {
-    "type": "object",
-    "required": ["leg", "field", "expected", "reported"],
-    "properties": {
-        "leg": {"type": ["string", "null"]},
-        "field": {"type": "string"},
-        "expected": {"type": "string"},
-        "reported": {"type": "string"},
-    },
-}
-
-_LEG = {
-    "type": "object",
-    "required": [
-        "id", "provider", "target", "state", "reason", "already_cancelled", "attempts",
-        "provider_reference", "reconciliation",
-    ],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "provider": {"type": "string", "enum": [p.value for p in Provider]},
-        "target": {"type": "object", "additionalProperties": {"type": "string"}},
-        "state": {"type": "string", "enum": [s.value for s in LegState]},
-        "reason": {"type": ["string", "null"], "enum": [*(r.value for r in Reason), None]},
-        "detail": {"type": ["string", "null"]},
-        "already_cancelled": {"type": "boolean"},
-        "at_risk": {"type": "boolean"},
-        "attempts": {"type": "integer", "minimum": 0},
-        "provider_reference": {"type": ["string", "null"]},
-        "reconciliation": {"type": ["object", "null"]},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
-}
-
-_JOB = {
-    "type": "object",
-    "required": [
-        "id", "idempotency_key", "state", "created_at", "updated_at", "errors", "legs",
-        "reconciliation",
-    ],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "idempotency_key": {"type": ["string", "null"]},
-        "state": {"type": "string", "enum": [s.value for s in JobState]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "errors": {"type": "array", "items": {
-            "type": "object",
-            "required": ["field", "error"],
-            "properties": {"field": {"type": "string"}, "error": {"type": "string"}},
-        }},
-        "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}},
-        "reconciliation": {
-            "type": "object",
-            "required": ["state", "differences"],
-            "properties": {
-                # not_applicable: an invalid job has nothing to reconcile.
-                "state": {"type": "string", "enum": [
-                    *(s.value for s in ReconciliationState), "not_applicable"]},
-                "differences": {
-                    "type": "array", "items": {"$ref": "#/components/schemas/Difference"}
-                },
-            },
-        },
-    },
-}
-
-_ERROR = {
-    "type": "object",
-    "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
-}
-
-# A Paywall callback page as the receiver reads it (PROVIDERS.md). Fields Paywall sends that are
-# not listed here (Type, DateTime, ErrorMessage, ...) are accepted and kept in the raw body.
-_CALLBACK_PAGE = {
-    "type": "object",
-    "required": ["BulkPaymentId", "MerchantUniqueCode", "Hash"],
-    "properties": {
-        "BulkPaymentId": {"type": ["integer", "string"]},
-        "MerchantUniqueCode": {"type": "string", "minLength": 1, "maxLength": 200},
-        "Hash": {"type": "string", "description":
-                 "lowercase hex SHA-256 of {hashKey}###{BulkPaymentId}###{MerchantUniqueCode}"},
-        "PageNumber": {"type": "integer", "minimum": 1, "default": 1},
-        "TotalPages": {"type": "integer", "minimum": 1, "default": 1},
-        "IsCompressed": {"type": "boolean", "description": "true is refused (400)"},
-        "Payments": {"type": "array", "items": {
-            "type": "object",
-            "required": ["MerchantUniqueCode", "PaymentId", "Amount", "Status"],
-            "properties": {
-                "MerchantUniqueCode": {"type": "string"},
-                "PaymentId": {"type": ["integer", "string"]},
-                "Amount": {"type": "number", "minimum": 0},
-                "Status": {"type": "integer"},
-                "Scope": {"type": "string"},
-            },
-        }},
-    },
-}
-
-_HEALTH = {
-    "type": "object",
-    "required": ["status"],
-    "properties": {"status": {"type": "string", "enum": ["ok"]}},
-}
-
-_READINESS = {
-    "type": "object",
-    "required": ["status", "checks"],
-    "properties": {
-        "status": {"type": "string", "enum": ["ready", "not_ready"]},
-        "checks": {
-            "type": "object",
-            "required": ["ledger", "redis"],
-            "additionalProperties": {"type": "string"},
-        },
-    },
-}
+from webhooks import openapi_schemas as schemas
+from worker.domain.states import JobState
+from worker.services.views import LEGS_PAGE_MAX
 
 
 def _answer(description: str, schema: str = "Error") -> dict[str, Any]:
@@ -146,13 +29,23 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Job": _JOB,
-                "Leg": _LEG,
-                "Difference": _DIFFERENCE,
-                "Error": _ERROR,
-                "CallbackPage": _CALLBACK_PAGE,
-                "Health": _HEALTH,
-                "Readiness": _READINESS,
+                "Job": schemas.JOB,
+                "Leg": schemas.LEG,
+                "LegReconciliation": schemas.LEG_RECONCILIATION,
+                "LegPage": {
+                    "type": "object",
+                    "required": ["legs", "next_cursor"],
+                    "properties": {
+                        "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"},
+                                 "maxItems": LEGS_PAGE_MAX},
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "Difference": schemas.DIFFERENCE,
+                "Error": schemas.ERROR,
+                "CallbackPage": schemas.CALLBACK_PAGE,
+                "Health": schemas.HEALTH,
+                "Readiness": schemas.READINESS,
                 "JobList": {
                     "type": "object",
                     "required": ["jobs", "next_cursor"],
@@ -174,6 +67,27 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _answer("the job", "Job"),
+                        "404": _answer("no such job"),
+                        **_PROTECTED,
+                    },
+                }
+            },
+            "/api/v1/jobs/{id}/legs": {
+                "get": {
+                    "summary": "A page of a job's legs, in order (from the job's "
+                               "legs_next_cursor, or from the first leg without a cursor)",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True,
+                         "schema": {"type": "string"}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": LEGS_PAGE_MAX,
+                                    "default": LEGS_PAGE_MAX}},
+                    ],
+                    "responses": {
+                        "200": _answer("a page of legs", "LegPage"),
+                        "400": _answer("a bad parameter, or a cursor of another job"),
                         "404": _answer("no such job"),
                         **_PROTECTED,
                     },

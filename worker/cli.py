@@ -71,26 +71,46 @@ def submit(file: Annotated[Path, typer.Argument(help="the request, as JSON")]) -
     out.print(job_id)
 
 
+def _every_leg(engine: Any) -> Any:
+    """Every leg of a job: those it lists, then the rest a page at a time (never all at once)."""
+    from itertools import chain
+
+    from worker.services.views import iter_legs
+
+    def legs_of(job: dict[str, Any]) -> Any:
+        rest = job["legs_next_cursor"]
+        if rest is None:
+            return job["legs"]
+        return chain(job["legs"], iter_legs(engine, job["id"], start=rest))
+
+    return legs_of
+
+
 @app.command()
 def status(
     job_id: str,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
     """Show one job with its legs and reconciliation."""
-    from worker.reporting import render_report
+    from worker.reporting import leg_total, render_report
     from worker.services.views import get_job
 
     engine = _engine()
     try:
         job = get_job(engine, job_id)
+        if job is None:
+            raise fail(f"no job {job_id}")
+        if as_json:
+            out.print_json(data=job)
+            if job["legs_next_cursor"] is not None:
+                # On stderr, so that stdout stays the API's JSON.
+                err.print(f"showing the first {len(job['legs'])} of {leg_total(job)} legs; "
+                          f"GET /api/v1/jobs/{job_id}/legs?cursor={job['legs_next_cursor']} "
+                          "pages the rest", highlight=False, soft_wrap=True)
+        else:
+            render_report([job], out, _every_leg(engine))
     finally:
         engine.dispose()
-    if job is None:
-        raise fail(f"no job {job_id}")
-    if as_json:
-        out.print_json(data=job)
-    else:
-        render_report([job], out)
 
 
 @app.command()
@@ -111,12 +131,12 @@ def report(
     engine = _engine()
     try:
         page = list_jobs(engine, state=wanted, limit=limit, cursor=None)
+        if as_json:
+            out.print_json(data={"jobs": page.jobs})
+        else:
+            render_report(page.jobs, out, _every_leg(engine))
     finally:
         engine.dispose()
-    if as_json:
-        out.print_json(data={"jobs": page.jobs})
-    else:
-        render_report(page.jobs, out)
 
 
 @app.command()

@@ -1,7 +1,14 @@
-"""The reconciliation report, as a table for people (rich) or JSON for scripts."""
+"""The reconciliation report, as a table for people (rich) or JSON for scripts.
+
+A job's legs are read once, as an iterable (``legs_of``): the CLI hands over every leg of a big
+job a page at a time, and the report keeps only sums per provider and state and a capped list of
+notes, so its memory does not grow with the job.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +26,10 @@ STATE_STYLE = {
     "rejected": "red",
     "invalid": "magenta",
 }
+# Jobs with more legs than this show one row per provider and state, with summed figures.
+LEGS_SHOWN = 4
+# Notes printed per job; the rest are counted.
+NOTES_SHOWN = 50
 
 
 def _styled(state: str) -> str:
@@ -32,64 +43,85 @@ def _target(leg: dict[str, Any]) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _figures(legs: list[dict[str, Any]]) -> tuple[str, str, str, str]:
-    """Expected, cancelled (or refunded), settled and failed, summed over the legs' evidence."""
-    evidence = [(leg.get("reconciliation") or {}).get("evidence") for leg in legs]
-    found = [e for e in evidence if e]
-    if not found:
-        return ("", "", "", "")
-    currencies = {e["currency"] for e in found}
-    currency = currencies.pop() if len(currencies) == 1 else "mixed"
-
-    def total(part: str, count: str, amount: str) -> str:
-        n = sum(int(e[part][count]) for e in found)
-        money = sum((Decimal(e[part][amount]) for e in found), Decimal(0))
-        return f"{n} / {format_amount(money)}"
-
-    undone_n = sum(e["reported"]["cancelled_count"] + e["reported"]["refunded_count"]
-                   for e in found)
-    undone = sum((Decimal(e["reported"]["cancelled_amount"])
-                  + Decimal(e["reported"]["refunded_amount"]) for e in found), Decimal(0))
-    return (
-        f"{total('expected', 'count', 'amount')} {currency}",
-        f"{undone_n} / {format_amount(undone)}",
-        total("reported", "settled_count", "settled_amount"),
-        str(sum(e["reported"]["failed_count"] for e in found)),
-    )
+def leg_total(job: dict[str, Any]) -> int:
+    """How many legs the job has (its counts by state cover every leg, listed or not)."""
+    return sum(job["leg_counts"].values())
 
 
-# Jobs with more legs than this show one row per provider and state, with summed figures.
-LEGS_SHOWN = 4
+@dataclass
+class Figures:
+    """Expected, undone (cancelled or refunded), settled and failed, summed over legs' evidence
+    (each leg's ``reconciliation`` holds them at its top level)."""
+
+    found: int = 0
+    currencies: set[str] = field(default_factory=set)
+    expected: tuple[int, Decimal] = (0, Decimal(0))
+    undone: tuple[int, Decimal] = (0, Decimal(0))
+    settled: tuple[int, Decimal] = (0, Decimal(0))
+    failed: int = 0
+
+    def add(self, leg: dict[str, Any]) -> None:
+        recon = leg.get("reconciliation")
+        if not recon:
+            return
+        exp, rep = recon["expected"], recon["reported"]
+        self.found += 1
+        self.currencies.add(recon["currency"])
+        self.expected = _plus(self.expected, exp["count"], exp["amount"])
+        self.undone = _plus(_plus(self.undone, rep["cancelled_count"], rep["cancelled_amount"]),
+                            rep["refunded_count"], rep["refunded_amount"])
+        self.settled = _plus(self.settled, rep["settled_count"], rep["settled_amount"])
+        self.failed += int(rep["failed_count"])
+
+    def columns(self) -> tuple[str, str, str, str]:
+        if not self.found:
+            return ("", "", "", "")
+        currency = next(iter(self.currencies)) if len(self.currencies) == 1 else "mixed"
+        return (f"{_text(self.expected)} {currency}", _text(self.undone), _text(self.settled),
+                str(self.failed))
 
 
-def _rows(job: dict[str, Any]) -> list[tuple[str, str, str, str, list[dict[str, Any]]]]:
-    """(provider, target, state, attempts, legs) rows: one per leg, or grouped when many."""
-    legs = job["legs"]
-    if len(legs) <= LEGS_SHOWN:
-        return [(leg["provider"], _target(leg),
-                 _styled(leg["state"]) + (" (already)" if leg["already_cancelled"] else ""),
-                 str(leg["attempts"]), [leg]) for leg in legs]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for leg in legs:
-        groups.setdefault((leg["provider"], leg["state"]), []).append(leg)
-    return [(provider, f"{len(group)} legs", _styled(state),
-             str(sum(leg["attempts"] for leg in group)), group)
-            for (provider, state), group in groups.items()]
+def _plus(total: tuple[int, Decimal], count: object, amount: object) -> tuple[int, Decimal]:
+    return total[0] + int(str(count)), total[1] + Decimal(str(amount))
 
 
-def explain(job: dict[str, Any]) -> list[str]:
-    """One line per thing a person should know about the job's outcome."""
-    lines = [f"{e['field']}: {e['error']}" for e in job["errors"]]
-    for leg in job["legs"]:
-        where = f"{leg['provider']} {_target(leg)}"
-        if leg["reason"]:
-            lines.append(f"{where}: {leg['reason']} - {leg['detail']}")
-        elif leg["already_cancelled"]:
-            lines.append(f"{where}: already cancelled before we asked")
-        elif leg["detail"] and len(job["legs"]) <= LEGS_SHOWN:
-            lines.append(f"{where}: {leg['detail']}")
-        if leg.get("at_risk"):
-            lines.append(f"{where}: sent in the last minutes of the payment day (at risk)")
+def _text(figures: tuple[int, Decimal]) -> str:
+    return f"{figures[0]} / {format_amount(figures[1])}"
+
+
+@dataclass
+class Row:
+    """A table row: one leg, or (for a big job) every leg of one provider in one state."""
+
+    provider: str
+    target: str
+    state: str
+    calls: int = 0
+    legs: int = 0
+    figures: Figures = field(default_factory=Figures)
+
+    def add(self, leg: dict[str, Any]) -> None:
+        self.legs += 1
+        self.calls += int(leg["attempts"])
+        self.figures.add(leg)
+
+
+def _leg_notes(leg: dict[str, Any], small: bool) -> list[str]:
+    where = f"{leg['provider']} {_target(leg)}"
+    lines = []
+    if leg["reason"]:
+        lines.append(f"{where}: {leg['reason']} - {leg['detail']}")
+    elif leg["already_cancelled"]:
+        lines.append(f"{where}: already cancelled before we asked")
+    elif leg["detail"] and small:
+        lines.append(f"{where}: {leg['detail']}")
+    if leg.get("at_risk"):
+        lines.append(f"{where}: sent in the last minutes of the payment day (at risk)")
+    return lines
+
+
+def _difference_notes(job: dict[str, Any]) -> list[str]:
+    lines = []
     for diff in job["reconciliation"]["differences"]:
         where = f"leg {diff['leg'][:8]}" if diff["leg"] else "job totals"
         lines.append(
@@ -98,25 +130,78 @@ def explain(job: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_report(jobs: list[dict[str, Any]], console: Console) -> None:
+def explain(job: dict[str, Any]) -> list[str]:
+    """One line per thing a person should know about the job's outcome (its listed legs)."""
+    small = leg_total(job) <= LEGS_SHOWN
+    lines = [f"{e['field']}: {e['error']}" for e in job["errors"]]
+    for leg in job["legs"]:
+        lines += _leg_notes(leg, small)
+    return lines + _difference_notes(job)
+
+
+@dataclass
+class JobReport:
+    """A job's rows and notes, from one pass over its legs."""
+
+    job: dict[str, Any]
+    rows: list[Row]
+    notes: list[str]
+    more_notes: int
+
+
+def summarize(job: dict[str, Any], legs: Iterable[dict[str, Any]]) -> JobReport:
+    """Read ``legs`` (every leg of the job) once, keeping sums and at most NOTES_SHOWN notes."""
+    small = leg_total(job) <= LEGS_SHOWN
+    rows: dict[Any, Row] = {}
+    notes = [f"{e['field']}: {e['error']}" for e in job["errors"]]
+    more = 0
+    for leg in legs:
+        key = leg["id"] if small else (leg["provider"], leg["state"])
+        if key not in rows:
+            state = _styled(leg["state"]) + (" (already)" if small and leg["already_cancelled"]
+                                             else "")
+            rows[key] = Row(leg["provider"], _target(leg) if small else "", state)
+        rows[key].add(leg)
+        for line in _leg_notes(leg, small):
+            if len(notes) < NOTES_SHOWN:
+                notes.append(line)
+            else:
+                more += 1
+    if not small:
+        for row in rows.values():
+            row.target = f"{row.legs} legs"
+    return JobReport(job, list(rows.values()), notes + _difference_notes(job), more)
+
+
+def render_report(jobs: list[dict[str, Any]], console: Console,
+                  legs_of: Callable[[dict[str, Any]], Iterable[dict[str, Any]]] | None = None,
+                  ) -> None:
+    """The table of the jobs, then what to know about each; ``legs_of`` gives every leg of a
+    job (by default the legs the job lists)."""
+    reports = [summarize(job, legs_of(job) if legs_of else job["legs"]) for job in jobs]
     table = Table(title="cancelflow reconciliation", show_lines=True)
     for column in ("job", "state", "provider", "target", "leg state", "calls",
                    "expected (n / amount)", "cancelled (n / amount)", "settled", "failed"):
         table.add_column(column, overflow="fold")
-    for job in jobs:
+    for report in reports:
+        job = report.job
         label = f"{job['idempotency_key'] or '-'}\n{job['id'][:8]}"
-        rows = _rows(job)
-        if not rows:
+        if not report.rows:
             table.add_row(label, _styled(job["state"]), "", "", "", "", "", "", "", "")
-        for index, (provider, target, state, calls, legs) in enumerate(rows):
+        for index, row in enumerate(report.rows):
             first = index == 0
             table.add_row(label if first else "", _styled(job["state"]) if first else "",
-                          provider, target, state, calls, *_figures(legs))
+                          row.provider, row.target, row.state, str(row.calls),
+                          *row.figures.columns())
     console.print(table)
-    for job in jobs:
-        notes = explain(job)
-        if notes:
+    for report in reports:
+        job = report.job
+        if report.notes:
             console.print(f"[bold]{job['idempotency_key'] or job['id']}[/bold] "
                           f"({_styled(job['state'])}):")
-            for note in notes:
+            for note in report.notes:
                 console.print(f"  - {note}", highlight=False)
+            if report.more_notes:
+                console.print(f"  - and {report.more_notes} more notes on legs (GET "
+                              f"/api/v1/jobs/{job['id']}/legs pages through every leg)",
+                              highlight=False)

@@ -71,7 +71,7 @@ def test_producer_message_to_reconciled_job_over_http(stack: Stack, api: httpx.C
     leg = job["legs"][0]
     # One call: the cancel's answer carries the summary, which adds up (no read of the batch).
     assert leg["state"] == "cancelled" and leg["attempts"] == 1
-    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_amount"] == "3000.00"
+    assert leg["reconciliation"]["reported"]["cancelled_amount"] == "3000.00"
     listed = api.get("/api/v1/jobs", params={"state": "reconciled"}).json()
     assert job_id in [j["id"] for j in listed["jobs"]]
     assert sandbox.effects("sixdot50") == {f"sixdot50:cancel_batch:{batch}": 1}

@@ -73,7 +73,7 @@ def test_recovery_asks_again_then_reads_the_query(engine: Engine) -> None:
     assert calls == ["cancel", "callback", "query"]
     job = get_job(engine, job_id)
     assert job is not None and job["state"] == "reconciled"
-    assert job["legs"][0]["reconciliation"]["evidence"]["source"] == "paywall_query"
+    assert job["legs"][0]["reconciliation"]["source"] == "paywall_query"
     assert job["legs"][0]["attempts"] == 3
 
 

@@ -142,7 +142,7 @@ def test_a_summary_one_payment_short_ends_the_job_mismatch_at_the_timeout(
     assert job["state"] == "mismatch"
     leg = job["legs"][0]
     assert leg["state"] == "cancelled" and "did not account for every payment" in leg["detail"]
-    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_count"] == 184
+    assert leg["reconciliation"]["reported"]["cancelled_count"] == 184
     assert {"leg": leg_id, "field": "cancelled_count", "expected": "185",
             "reported": "184"} in job["reconciliation"]["differences"]
     with UnitOfWork(engine) as ledger:
@@ -165,7 +165,7 @@ def test_figures_that_come_to_add_up_end_the_wait_at_once(
     assert dispatcher.evidence == [leg_id] and refresh_evidence(ctx, leg_id)
 
     leg = job_of(ctx, job_id)["legs"][0]
-    assert leg["reconciliation"]["evidence"]["reported"]["settled_count"] == 1
+    assert leg["reconciliation"]["reported"]["settled_count"] == 1
     assert "did not account" not in (leg["detail"] or "")
     assert job_of(ctx, job_id)["state"] == "mismatch"  # one payment settled, not cancelled
 

@@ -99,9 +99,9 @@ def test_pages_out_of_order_with_a_duplicate_reconcile(engine: Engine) -> None:
     assert job is not None and job["state"] == "reconciled"
     leg = job["legs"][0]
     assert leg["provider_reference"] == "9"
-    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_count"] == 2500
-    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_amount"] == "25000.00"
-    assert leg["reconciliation"]["evidence"]["source"] == "paywall_callbacks"
+    assert leg["reconciliation"]["reported"]["cancelled_count"] == 2500
+    assert leg["reconciliation"]["reported"]["cancelled_amount"] == "25000.00"
+    assert leg["reconciliation"]["source"] == "paywall_callbacks"
 
 
 def test_pages_without_scope_settle_the_leg_that_knows_their_operation(engine: Engine) -> None:
@@ -112,7 +112,7 @@ def test_pages_without_scope_settle_the_leg_that_knows_their_operation(engine: E
         deliver(ctx, raw)
     job = get_job(engine, job_id)
     assert job is not None and job["state"] == "reconciled"
-    assert job["legs"][0]["reconciliation"]["evidence"]["reported"]["cancelled_count"] == 2500
+    assert job["legs"][0]["reconciliation"]["reported"]["cancelled_count"] == 2500
 
 
 def test_failed_payments_end_the_job_in_mismatch(engine: Engine) -> None:

@@ -58,7 +58,7 @@ def test_503_503_then_success_each_read_before_the_next_cancel(
     assert (job["state"], leg["state"], leg["attempts"]) == ("reconciled", "cancelled", 5)
     assert [op for op, _ in operations(sandbox, ref)] == [
         "cancel_payment", "get_payment", "cancel_payment", "get_payment", "cancel_payment"]
-    evidence = leg["reconciliation"]["evidence"]
+    evidence = leg["reconciliation"]
     assert (evidence["source"], evidence["currency"]) == ("bambora_payment", "SEK")
     assert evidence["reported"]["cancelled_amount"] == "125.50"
 

@@ -63,7 +63,7 @@ def test_2500_payments_pages_out_of_order_with_a_duplicate(producer: Celery, led
     job = wait_for_job(ledger, cancel(producer, code,
                                       expect={"count": 2500, "amount": "25000.00"}), timeout=60)
     assert job["state"] == "reconciled", job
-    evidence = job["legs"][0]["reconciliation"]["evidence"]
+    evidence = job["legs"][0]["reconciliation"]
     assert evidence["source"] == "paywall_callbacks"
     assert evidence["reported"]["cancelled_count"] == 2500
     assert evidence["reported"]["cancelled_amount"] == "25000.00"
@@ -104,7 +104,7 @@ def test_past_payment_day_is_refunded_when_asked(producer: Celery, ledger: Engin
     leg = job["legs"][0]
     assert (job["state"], leg["state"]) == ("reconciled", "refunded")
     assert operations(sandbox, code) == ["refund_bulk"]
-    assert leg["reconciliation"]["evidence"]["reported"]["refunded_count"] == 4
+    assert leg["reconciliation"]["reported"]["refunded_count"] == 4
 
 
 def test_a_single_payment_is_cancelled_through_the_private_api(
@@ -115,7 +115,7 @@ def test_a_single_payment_is_cancelled_through_the_private_api(
     job = wait_for_job(ledger, cancel(producer, code, scope="payment"), timeout=60)
     assert job["state"] == "reconciled"
     assert operations(sandbox, code) == ["cancel_payment"]
-    assert job["legs"][0]["reconciliation"]["evidence"]["reported"]["cancelled_amount"] == "99.90"
+    assert job["legs"][0]["reconciliation"]["reported"]["cancelled_amount"] == "99.90"
 
 
 def test_a_dropped_page_is_recovered_by_asking_again(producer: Celery, ledger: Engine,
@@ -140,8 +140,8 @@ def test_callbacks_that_never_verify_are_recovered_from_the_query(
     job = wait_for_job(ledger, cancel(producer, code), timeout=90)
     assert job["state"] == "reconciled"
     leg = job["legs"][0]
-    assert leg["reconciliation"]["evidence"]["source"] == "paywall_query"
-    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_count"] == count
+    assert leg["reconciliation"]["source"] == "paywall_query"
+    assert leg["reconciliation"]["reported"]["cancelled_count"] == count
     assert operations(sandbox, code) == ["cancel_bulk", "send_callback"] + ["query_bulk"] * pages
     with UnitOfWork(ledger) as uow:
         assert uow.page_totals(bulk_payment_id=None, code=code) == []  # refused, never stored

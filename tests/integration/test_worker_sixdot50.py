@@ -45,7 +45,7 @@ def test_draft_batch_is_cancelled_and_reconciled(producer: Celery, ledger: Engin
     assert job_id is not None
     job = wait_for_job(ledger, job_id)
     assert job["state"] == "reconciled"
-    evidence = job["legs"][0]["reconciliation"]["evidence"]
+    evidence = job["legs"][0]["reconciliation"]
     assert evidence["expected"] == {"count": 185, "amount": "18500.00"}
     assert evidence["reported"]["cancelled_count"] == 185
     assert evidence["reported"]["cancelled_amount"] == "18500.00"
@@ -64,7 +64,7 @@ def test_a_summary_that_never_adds_up_ends_the_job_mismatch(
     job = wait_for_job(ledger, publish(producer, request_for(batch)) or "")
     leg = job["legs"][0]
     assert (job["state"], leg["state"]) == ("mismatch", "cancelled")
-    assert leg["reconciliation"]["evidence"]["reported"]["cancelled_count"] == 184
+    assert leg["reconciliation"]["reported"]["cancelled_count"] == 184
     assert {"leg": leg["id"], "field": "cancelled_count", "expected": "185",
             "reported": "184"} in job["reconciliation"]["differences"]
     assert "did not account for every payment" in leg["detail"]

@@ -160,6 +160,19 @@ class JobReconciliation:
         }
 
 
+# The keys of a leg's ``reconciliation`` object, as the contract puts them: the evidence's own
+# fields at the top, beside the leg's differences (never nested under another key).
+LEG_RECONCILIATION_KEYS = frozenset({"source", "currency", "expected", "reported", "differences"})
+
+
+def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
+    """A leg's ``reconciliation`` object in the contract's shape: its evidence and differences."""
+    return {
+        **evidence.to_json(),
+        "differences": [d.to_json() for d in leg_differences(leg_id, evidence)],
+    }
+
+
 def leg_differences(leg_id: str, evidence: LegEvidence) -> list[Difference]:
     """A leg whose provider undid less (or more) than was asked, or failed some payments."""
     diffs: list[Difference] = []

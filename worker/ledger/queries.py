@@ -16,7 +16,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     func,
     insert,
     or_,
@@ -27,7 +26,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from worker.domain.states import JobState, LegState, Provider, Reason
-from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
+from worker.ledger.records import (
+    AttemptRecord,
+    JobRecord,
+    LegRecord,
+    leg_reconciliation_as_stored,
+)
 from worker.ledger.tables import attempts, callback_pages, jobs, legs
 
 ATTEMPT_FIELDS = ("operation", "started_at", "finished_at", "http_status", "outcome",
@@ -141,7 +145,7 @@ def _leg(row: Row[Any]) -> LegRecord:
         lease_token=m["lease_token"],
         lease_expires_at=m["lease_expires_at"],
         next_attempt_at=m["next_attempt_at"],
-        reconciliation=m["reconciliation"],
+        reconciliation=leg_reconciliation_as_stored(m["reconciliation"]),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         version=m["version"],
@@ -283,17 +287,7 @@ class Ledger:
     def leg_evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
         """(id, state, reconciliation) of each leg: what a job's reconciliation reads."""
         rows = self.conn.execute(_LEG_EVIDENCE, {"job_id": job_id})
-        return [(row[0], LegState(row[1]), row[2]) for row in rows]
-
-    def legs_of_jobs(self, job_ids: Iterable[str]) -> dict[str, list[LegRecord]]:
-        ids = list(job_ids)
-        result: dict[str, list[LegRecord]] = {job_id: [] for job_id in ids}
-        if not ids:
-            return result
-        query = select(legs).where(legs.c.job_id.in_(ids)).order_by(legs.c.position)
-        for row in self.conn.execute(query):
-            result[row._mapping["job_id"]].append(_leg(row))
-        return result
+        return [(row[0], LegState(row[1]), leg_reconciliation_as_stored(row[2])) for row in rows]
 
     def legs_in_states(self, job_id: str, states: Iterable[LegState]) -> list[LegRecord]:
         query = (
@@ -515,85 +509,3 @@ class Ledger:
         return [
             _attempt(row) for row in self.conn.execute(query)
         ]
-
-    # metrics: a few aggregate reads per scrape, never a row per job or leg
-
-    def leg_counts(self) -> list[tuple[str, str, int]]:
-        """(provider, state, legs) over the whole ledger."""
-        query = select(legs.c.provider, legs.c.state, func.count()).group_by(
-            legs.c.provider, legs.c.state)
-        return [(provider, state, int(n)) for provider, state, n in self.conn.execute(query)]
-
-    def job_state_summary(self) -> list[tuple[str, int, datetime]]:
-        """(state, jobs, oldest created_at) per job state."""
-        query = select(jobs.c.state, func.count(), func.min(jobs.c.created_at)).group_by(
-            jobs.c.state)
-        return [(state, int(n), oldest) for state, n, oldest in self.conn.execute(query)]
-
-    def call_latency_buckets(
-        self, bounds_ms: Sequence[float]
-    ) -> list[tuple[str, str, list[int], int, float]]:
-        """(provider, operation, calls at or under each bound, calls, total ms) of the calls
-        that finished with a latency; a call cut short by a crash has none and is left out."""
-        under = [func.sum(case((attempts.c.latency_ms <= bound, 1), else_=0))
-                 for bound in bounds_ms]
-        query = (
-            select(legs.c.provider, attempts.c.operation, func.count(),
-                   func.sum(attempts.c.latency_ms), *under)
-            .select_from(attempts.join(legs, legs.c.id == attempts.c.leg_id))
-            .where(attempts.c.latency_ms.is_not(None))
-            .group_by(legs.c.provider, attempts.c.operation)
-        )
-        return [(row[0], row[1], [int(n) for n in row[4:]], int(row[2]), float(row[3]))
-                for row in self.conn.execute(query)]
-
-    # dashboard: read-only views for people, bounded so a 10,000-leg job stays cheap
-
-    def job_state_counts(self) -> dict[JobState, int]:
-        """Jobs per state over the whole ledger."""
-        return {JobState(state): n for state, n, _oldest in self.job_state_summary()}
-
-    def attempts_of_job(self, job_id: str, limit: int) -> list[AttemptRecord]:
-        """The latest ``limit`` provider calls made for any of the job's legs, oldest first
-        (without the answers' bodies)."""
-        query = (
-            select(*_ATTEMPT_SUMMARY)
-            .join(legs, legs.c.id == attempts.c.leg_id)
-            .where(legs.c.job_id == job_id)
-            .order_by(attempts.c.started_at.desc(), attempts.c.id.desc())
-            .limit(limit)
-        )
-        found = [
-            _attempt(row) for row in self.conn.execute(query)
-        ]
-        found.reverse()
-        return found
-
-    def callback_pages_of(
-        self, *, bulk_payment_ids: Sequence[str], codes: Sequence[str], limit: int
-    ) -> list[dict[str, Any]]:
-        """The latest ``limit`` callback pages stored under these operations, or under these
-        codes (for legs that never learned their operation's id), oldest first; no bodies."""
-        wanted = []
-        if bulk_payment_ids:
-            wanted.append(callback_pages.c.bulk_payment_id.in_(list(bulk_payment_ids)))
-        if codes:
-            wanted.append(callback_pages.c.merchant_unique_code.in_(list(codes)))
-        if not wanted:
-            return []
-        query = (
-            select(
-                callback_pages.c.bulk_payment_id,
-                callback_pages.c.merchant_unique_code,
-                callback_pages.c.page_number,
-                callback_pages.c.total_pages,
-                callback_pages.c.totals,
-                callback_pages.c.received_at,
-            )
-            .where(or_(*wanted))
-            .order_by(callback_pages.c.received_at.desc(), callback_pages.c.id.desc())
-            .limit(limit)
-        )
-        found = [dict(row._mapping) for row in self.conn.execute(query)]
-        found.reverse()
-        return found

@@ -9,6 +9,20 @@ from typing import Any
 from worker.domain.states import JobState, LegState, Provider, Reason
 
 
+def leg_reconciliation_as_stored(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A leg's stored ``reconciliation`` in the contract's shape, whichever shape it was written in.
+
+    Until issue 12 the evidence's fields were nested: ``{"evidence": {source, currency, expected,
+    reported}, "differences": [...]}``. Ledgers keep such rows, and a worker of the previous
+    release still writes them during a rolling deploy, so they are lifted on every read rather
+    than rewritten once by a migration (which could not catch the rows written after it ran).
+    """
+    if not stored or "evidence" not in stored:
+        return stored
+    evidence = stored["evidence"] or {}
+    return {**evidence, "differences": stored.get("differences") or []}
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     id: str

@@ -4,6 +4,13 @@ Idempotency lives here: a job's id is derived from its idempotency key and is th
 legs are unique per (job, position); callback pages are unique per (operation, code, page), so a
 duplicate page changes nothing. A leg's latest evidence lives in its ``reconciliation`` column;
 figures that do not add up yet wait in ``provisional_evidence`` until they do or their deadline.
+A job's legs have the positions 0 to n-1, in the order of the request (reads page by position).
+
+The ``*_tallies`` tables are running counts for ``/metrics``, kept by database triggers
+(migration 0004) in the same transaction as the rows they count, so that a scrape reads a few
+dozen rows whatever the ledger's history. A migration that rebuilds ``jobs``, ``legs`` or
+``attempts`` (SQLite's batch mode copies a table and drops its triggers) must install the
+triggers again (``tests/integration/test_tallies.py`` fails otherwise).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -151,4 +159,44 @@ callback_pages = Table(
         "bulk_payment_id", "merchant_unique_code", "page_number", name="uq_callback_page"
     ),
     Index("ix_callback_pages_code", "merchant_unique_code"),
+)
+
+# Provider call latency buckets of the metrics histogram, in milliseconds (cumulative: a call
+# counts in every bucket whose bound is at or above its latency). Fixed by migration 0003.
+LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+def latency_column(bound_ms: int) -> str:
+    return f"le_{bound_ms}_ms"
+
+
+# shard: 0 on SQLite (one writer at a time); on PostgreSQL the pid of the backend that wrote the
+# count, so that concurrent writers never update (and wait on) the same row; a finished backend's
+# rows are folded into shard 0 by the next scrape. A count is the sum over shards.
+leg_tallies = Table(
+    "leg_tallies",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("provider", String(16), primary_key=True),
+    Column("state", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+job_tallies = Table(
+    "job_tallies",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(32), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+call_tallies = Table(
+    "call_tallies",
+    metadata,
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("provider", String(16), primary_key=True),
+    Column("operation", String(64), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("total_ms", Float, nullable=False),
+    *(Column(latency_column(bound), BigInteger, nullable=False) for bound in LATENCY_BOUNDS_MS),
 )

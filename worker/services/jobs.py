@@ -31,9 +31,8 @@ def _expectation(job: JobRecord) -> Expectation | None:
 
 
 def _leg_view(leg_id: str, state: LegState, reconciliation: dict[str, Any] | None) -> LegView:
-    evidence = None
-    if reconciliation and reconciliation.get("evidence"):
-        evidence = LegEvidence.from_json(reconciliation["evidence"])
+    # The ledger hands every leg's reconciliation over in the contract's shape.
+    evidence = LegEvidence.from_json(reconciliation) if reconciliation else None
     return LegView(leg_id, state, evidence)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from worker.domain import reconciliation
 from worker.domain.outcomes import (
     AwaitingCallbacks,
     Cancelled,
@@ -26,7 +27,7 @@ from worker.domain.outcomes import (
     Rejected,
     StillCancellable,
 )
-from worker.domain.reconciliation import LegEvidence, leg_differences
+from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import CLAIMABLE_LEG_STATES, LegState, Reason
 from worker.ledger.records import LegRecord
 from worker.providers.calls import CallRecord
@@ -248,8 +249,5 @@ def _outcome_result(ctx: Context, claim: Claim, outcome: Outcome,
 
 
 def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
-    """What the API shows per leg: the evidence and its differences."""
-    return {
-        "evidence": evidence.to_json(),
-        "differences": [d.to_json() for d in leg_differences(leg_id, evidence)],
-    }
+    """What the leg's ``reconciliation`` column holds: the contract's shape (domain-built)."""
+    return reconciliation.leg_reconciliation(leg_id, evidence)

@@ -1,16 +1,29 @@
-"""Jobs as the API, the CLI and the dashboard show them (the contract's shape)."""
+"""Jobs as the API, the CLI and the dashboard show them (the contract's shape), read in pages.
+
+What one answer holds is bounded whatever the jobs' sizes: a job lists its first
+``JOB_LEGS`` legs and a ``legs_next_cursor`` to page the rest (``get_legs``); in a list each job
+carries its ``leg_counts`` by state and at most its first ``LISTED_LEGS`` legs.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.domain.states import JobState
+from worker.domain.states import JobState, LegState
 from worker.ledger.queries import decode_cursor, encode_cursor
+from worker.ledger.reads import LegTotals, read_views
 from worker.ledger.records import JobRecord, LegRecord
-from worker.ledger.uow import UnitOfWork
+
+JOB_LEGS = 1000  # legs listed with a job; the contract's figure
+LISTED_LEGS = 100  # legs listed with each job of a list; the contract's figure
+LEGS_PAGE_MAX = 1000  # the most legs one page of /jobs/{id}/legs answers
 
 
 def _iso(value: Any) -> str | None:
@@ -34,7 +47,13 @@ def leg_json(leg: LegRecord) -> dict[str, Any]:
     }
 
 
-def job_json(job: JobRecord, legs: list[LegRecord]) -> dict[str, Any]:
+def leg_counts_json(totals: LegTotals) -> dict[str, int]:
+    """Every leg state with its count, zeros included, so readers never miss a key."""
+    return {state.value: totals.by_state.get(state, 0) for state in LegState}
+
+
+def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
+             legs_next_cursor: str | None) -> dict[str, Any]:
     recon = job.reconciliation or {"state": "pending", "differences": []}
     if job.state is JobState.INVALID:
         recon = {"state": "not_applicable", "differences": []}
@@ -45,17 +64,78 @@ def job_json(job: JobRecord, legs: list[LegRecord]) -> dict[str, Any]:
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at),
         "errors": job.errors or [],
+        "leg_counts": leg_counts_json(totals),
         "legs": [leg_json(leg) for leg in legs],
+        "legs_next_cursor": legs_next_cursor,
         "reconciliation": recon,
     }
 
 
-def get_job(engine: Engine, job_id: str) -> dict[str, Any] | None:
-    with UnitOfWork(engine, read_only=True) as ledger:
-        job = ledger.get_job(job_id)
+def encode_leg_cursor(job_id: str, position: int) -> str:
+    """Where the next page of a job's legs starts (opaque to clients)."""
+    raw = json.dumps([job_id, position]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_leg_cursor(cursor: str, job_id: str) -> int:
+    """The position a cursor of this job's legs points at; ValueError when it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        owner, position = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValueError("invalid cursor") from exc
+    # Positions are 32-bit in the ledger: a forged larger one would overflow the query (a 500).
+    if owner != job_id or type(position) is not int or not 0 <= position < 2**31:
+        raise ValueError("invalid cursor")
+    return position
+
+
+def get_job(engine: Engine, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, Any] | None:
+    """The job with its first ``legs`` legs (and a cursor to the rest, if any)."""
+    with read_views(engine) as views:
+        job = views.get_job(job_id)
         if job is None:
             return None
-        return job_json(job, ledger.legs_of(job_id))
+        found = views.legs_from(job_id, 0, legs + 1)
+        totals = views.leg_totals([job_id])[job_id]
+    shown, more = found[:legs], len(found) > legs
+    cursor = encode_leg_cursor(job_id, shown[-1].position + 1) if more and shown else None
+    return job_json(job, shown, totals, cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class LegPage:
+    legs: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def get_legs(engine: Engine, job_id: str, *, cursor: str | None,
+             limit: int = LEGS_PAGE_MAX) -> LegPage | None:
+    """A page of the job's legs in order, from ``cursor`` (None: the first); None when there is
+    no such job; ValueError when the cursor is not one of this job's."""
+    start = decode_leg_cursor(cursor, job_id) if cursor else 0
+    with read_views(engine) as views:
+        if views.get_job(job_id) is None:
+            return None
+        found = views.legs_from(job_id, start, limit + 1)
+    shown = found[:limit]
+    more = len(found) > limit and bool(shown)
+    return LegPage([leg_json(leg) for leg in shown],
+                   encode_leg_cursor(job_id, shown[-1].position + 1) if more else None)
+
+
+def iter_legs(engine: Engine, job_id: str, *, start: str | None = None,
+              page: int = LEGS_PAGE_MAX) -> Iterator[dict[str, Any]]:
+    """Every leg of the job from the cursor ``start`` on, a page in memory at a time."""
+    cursor = start
+    while True:
+        found = get_legs(engine, job_id, cursor=cursor, limit=page)
+        if found is None:
+            return
+        yield from found.legs
+        if found.next_cursor is None:
+            return
+        cursor = found.next_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +144,46 @@ class JobPage:
     next_cursor: str | None
 
 
+# Jobs read (with their legs) per read transaction while a list is streamed: 20 jobs of at most
+# LISTED_LEGS legs are what a list holds in memory at once, whatever its limit.
+JOBS_PER_READ = 20
+
+
+def stream_jobs(
+    engine: Engine, *, state: JobState | None, limit: int, cursor: str | None,
+    legs_per_job: int = LISTED_LEGS,
+) -> tuple[str | None, Iterator[dict[str, Any]]]:
+    """The next page's cursor, and the page's jobs newest first, read JOBS_PER_READ at a time
+    (each job consistent with its legs and counts); ValueError if ``cursor`` is not ours."""
+    after = decode_cursor(cursor) if cursor else None
+    with read_views(engine) as views:
+        found = views.list_jobs(state=state, limit=limit + 1, after=after)
+    page, more = found[:limit], len(found) > limit
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    ids = [job.id for job in page]
+
+    def jobs() -> Iterator[dict[str, Any]]:
+        for start in range(0, len(ids), JOBS_PER_READ):
+            part = ids[start:start + JOBS_PER_READ]
+            with read_views(engine) as views:
+                records = views.jobs_by_id(part)
+                legs = views.first_legs(part, legs_per_job)
+                totals = views.leg_totals(part)
+            for job_id in part:
+                shown, total = legs[job_id], totals[job_id]
+                # Positions run from 0, so the rest starts after the first legs_per_job.
+                rest = (encode_leg_cursor(job_id, legs_per_job) if total.legs > len(shown)
+                        else None)
+                yield job_json(records[job_id], shown, total, rest)
+
+    return next_cursor, jobs()
+
+
 def list_jobs(
-    engine: Engine, *, state: JobState | None, limit: int, cursor: str | None
+    engine: Engine, *, state: JobState | None, limit: int, cursor: str | None,
+    legs_per_job: int = LISTED_LEGS,
 ) -> JobPage:
     """Newest first; ``cursor`` comes from the previous page (ValueError if it is not ours)."""
-    after = decode_cursor(cursor) if cursor else None
-    with UnitOfWork(engine, read_only=True) as ledger:
-        jobs = ledger.list_jobs(state=state, limit=limit + 1, after=after)
-        page, more = jobs[:limit], len(jobs) > limit
-        legs = ledger.legs_of_jobs(job.id for job in page)
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
-    return JobPage([job_json(job, legs[job.id]) for job in page], next_cursor)
+    next_cursor, jobs = stream_jobs(engine, state=state, limit=limit, cursor=cursor,
+                                    legs_per_job=legs_per_job)
+    return JobPage(list(jobs), next_cursor)

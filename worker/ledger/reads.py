@@ -1,0 +1,281 @@
+"""The read side: what the status API, the CLI, the dashboard and ``/metrics`` read.
+
+Every query here answers a bounded number of rows, whatever a job's size or the ledger's history:
+a job's legs come a page at a time by position (the unique (job, position) index), counts come
+grouped by the database, and the metrics come from the tally tables that triggers keep (migration
+0003), never from ``attempts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    column,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+
+from worker.domain.states import JobState, LegState, Provider
+from worker.ledger.queries import _ATTEMPT_SUMMARY, Ledger, _attempt, _job, _leg
+from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
+from worker.ledger.tables import (
+    LATENCY_BOUNDS_MS,
+    attempts,
+    call_tallies,
+    callback_pages,
+    job_tallies,
+    jobs,
+    latency_column,
+    leg_tallies,
+    legs,
+)
+from worker.ledger.uow import UnitOfWork
+
+_LEGS_FROM = (
+    select(legs)
+    .where(legs.c.job_id == bindparam("job_id"), legs.c.position >= bindparam("first"))
+    .order_by(legs.c.position)
+    .limit(bindparam("limit"))
+)
+_STATE_COUNTS = (
+    select(legs.c.job_id, legs.c.state, func.count(), func.sum(legs.c.attempts))
+    .where(legs.c.job_id.in_(bindparam("job_ids", expanding=True)))
+    .group_by(legs.c.job_id, legs.c.state)
+)
+# A leg a person should read about: refused or failed, already cancelled, or sent at risk.
+_NOTABLE = or_(legs.c.reason.is_not(None), legs.c.already_cancelled, legs.c.at_risk)
+_PAYWALL_OF_JOB = and_(legs.c.job_id == bindparam("job_id"),
+                       legs.c.provider == Provider.PAYWALL.value)
+# PostgreSQL only: one scrape at a time folds the tallies of backends that have gone.
+_FOLD_LOCK = 0x63616E63  # "canc"
+
+
+@dataclass(frozen=True, slots=True)
+class LegTotals:
+    """A job's legs counted by state, and the provider calls made for them."""
+
+    by_state: dict[LegState, int]
+    calls: int
+
+    @property
+    def legs(self) -> int:
+        return sum(self.by_state.values())
+
+
+@dataclass(frozen=True, slots=True)
+class CallTally:
+    """Provider calls of one provider and operation: how many at or under each bound."""
+
+    provider: str
+    operation: str
+    under: list[int]
+    calls: int
+    total_ms: float
+
+
+class LedgerViews(Ledger):
+    """Read-only queries over one snapshot (a read-only unit of work's connection)."""
+
+    def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        if not job_ids:
+            return {}
+        rows = self.conn.execute(select(jobs).where(jobs.c.id.in_(list(job_ids))))
+        return {record.id: record for record in map(_job, rows)}
+
+    # a job's legs
+
+    def legs_from(self, job_id: str, first: int, limit: int) -> list[LegRecord]:
+        """Up to ``limit`` of the job's legs from position ``first`` on, in order."""
+        rows = self.conn.execute(_LEGS_FROM, {"job_id": job_id, "first": first, "limit": limit})
+        return [_leg(row) for row in rows]
+
+    def first_legs(self, job_ids: Sequence[str], count: int) -> dict[str, list[LegRecord]]:
+        """The first ``count`` legs of each job (positions 0 to count-1), in order."""
+        found: dict[str, list[LegRecord]] = {job_id: [] for job_id in job_ids}
+        if not job_ids or count <= 0:
+            return found
+        query = (select(legs)
+                 .where(legs.c.job_id.in_(list(job_ids)), legs.c.position < count)
+                 .order_by(legs.c.job_id, legs.c.position))
+        for row in self.conn.execute(query):
+            found[row._mapping["job_id"]].append(_leg(row))
+        return found
+
+    def leg_totals(self, job_ids: Sequence[str]) -> dict[str, LegTotals]:
+        """Each job's legs by state and calls made, counted by the database."""
+        states: dict[str, dict[LegState, int]] = {job_id: {} for job_id in job_ids}
+        calls = dict.fromkeys(job_ids, 0)
+        if job_ids:
+            for job_id, state, n, made in self.conn.execute(_STATE_COUNTS,
+                                                            {"job_ids": list(job_ids)}):
+                states[job_id][LegState(state)] = int(n)
+                calls[job_id] += int(made or 0)
+        return {job_id: LegTotals(states[job_id], calls[job_id]) for job_id in job_ids}
+
+    def notable_legs(self, job_id: str, limit: int) -> tuple[list[LegRecord], int]:
+        """The first ``limit`` legs a person should read about, and how many there are."""
+        where = and_(legs.c.job_id == job_id, _NOTABLE)
+        found = self.conn.execute(select(legs).where(where).order_by(legs.c.position)
+                                  .limit(limit))
+        total = self.conn.execute(select(func.count()).select_from(legs).where(where))
+        return [_leg(row) for row in found], int(total.scalar_one())
+
+    def leg_positions(self, job_id: str, leg_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(position, provider) of the named legs of the job."""
+        if not leg_ids:
+            return {}
+        query = select(legs.c.id, legs.c.position, legs.c.provider).where(
+            legs.c.job_id == job_id, legs.c.id.in_(list(leg_ids)))
+        return {leg_id: (position, provider)
+                for leg_id, position, provider in self.conn.execute(query)}
+
+    # a job's history, for the dashboard's timeline
+
+    def attempts_of_job(self, job_id: str, limit: int) -> list[AttemptRecord]:
+        """The latest ``limit`` provider calls made for any of the job's legs, oldest first
+        (without the answers' bodies)."""
+        query = (
+            select(*_ATTEMPT_SUMMARY)
+            .join(legs, legs.c.id == attempts.c.leg_id)
+            .where(legs.c.job_id == job_id)
+            .order_by(attempts.c.started_at.desc(), attempts.c.id.desc())
+            .limit(limit)
+        )
+        found = [_attempt(row) for row in self.conn.execute(query)]
+        found.reverse()
+        return found
+
+    def callback_pages_of_job(self, job_id: str, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` callback pages stored for the job's Paywall legs (by operation,
+        or by code for legs that never learned their operation's id), oldest first; no bodies."""
+        references = select(legs.c.provider_reference).where(
+            _PAYWALL_OF_JOB, legs.c.provider_reference.is_not(None))
+        codes = select(legs.c.match_key).where(_PAYWALL_OF_JOB,
+                                               legs.c.provider_reference.is_(None))
+        query = (
+            select(callback_pages.c.bulk_payment_id, callback_pages.c.merchant_unique_code,
+                   callback_pages.c.page_number, callback_pages.c.total_pages,
+                   callback_pages.c.totals, callback_pages.c.received_at)
+            .where(or_(callback_pages.c.bulk_payment_id.in_(references),
+                       callback_pages.c.merchant_unique_code.in_(codes)))
+            .order_by(callback_pages.c.received_at.desc(), callback_pages.c.id.desc())
+            .limit(limit)
+        )
+        found = [dict(row._mapping) for row in self.conn.execute(query, {"job_id": job_id})]
+        found.reverse()
+        return found
+
+    def paywall_legs_for(self, job_id: str, references: Sequence[str],
+                         codes: Sequence[str]) -> list[LegRecord]:
+        """The job's Paywall legs that these operations or codes name."""
+        wanted = []
+        if references:
+            wanted.append(legs.c.provider_reference.in_(list(references)))
+        if codes:
+            wanted.append(legs.c.match_key.in_(list(codes)))
+        if not wanted:
+            return []
+        query = select(legs).where(_PAYWALL_OF_JOB, or_(*wanted)).order_by(legs.c.position)
+        return [_leg(row) for row in self.conn.execute(query, {"job_id": job_id})]
+
+    # metrics: the tallies, a few dozen rows whatever the history
+
+    def leg_tally(self) -> list[tuple[str, str, int]]:
+        """(provider, state, legs) over the whole ledger."""
+        return [(provider, state, int(n)) for provider, state, n in self._summed(
+            leg_tallies, leg_tallies.c.provider, leg_tallies.c.state)]
+
+    def job_tally(self) -> dict[JobState, int]:
+        """Jobs per state over the whole ledger."""
+        return {JobState(state): int(n)
+                for state, n in self._summed(job_tallies, job_tallies.c.state)}
+
+    def _summed(self, table: Table, *keys: Any) -> list[Any]:
+        return list(self.conn.execute(select(*keys, func.sum(table.c.n)).group_by(*keys)))
+
+    def oldest_job_in(self, state: JobState) -> datetime | None:
+        """When the oldest job in ``state`` was accepted (the (state, created_at) index)."""
+        query = select(func.min(jobs.c.created_at)).where(jobs.c.state == state.value)
+        value: datetime | None = self.conn.execute(query).scalar()
+        return value
+
+    def call_tally(self) -> list[CallTally]:
+        """Provider calls that finished with a latency, by provider and operation."""
+        buckets = [func.sum(call_tallies.c[latency_column(b)]) for b in LATENCY_BOUNDS_MS]
+        query = (select(call_tallies.c.provider, call_tallies.c.operation,
+                        func.sum(call_tallies.c.calls), func.sum(call_tallies.c.total_ms),
+                        *buckets)
+                 .group_by(call_tallies.c.provider, call_tallies.c.operation))
+        return [CallTally(row[0], row[1], [int(n) for n in row[4:]], int(row[2]), float(row[3]))
+                for row in self.conn.execute(query)]
+
+
+_PG_SESSIONS = table("pg_stat_activity", column("pid"))
+
+
+def _fold(tally: Table, keys: Sequence[str], columns: Sequence[str]) -> Executable:
+    """Move the counts of database sessions that are gone into shard 0. Rows a live session
+    holds are skipped, never waited on (the next scrape folds them), so a scrape never blocks a
+    writer or deadlocks with one."""
+    dead = (select(tally.c.shard, *(tally.c[k] for k in keys))
+            .where(tally.c.shard != 0,
+                   ~exists().where(_PG_SESSIONS.c.pid == tally.c.shard))
+            .with_for_update(skip_locked=True)
+            .cte("dead"))
+    moved = (delete(tally)
+             .where(*(tally.c[k] == dead.c[k] for k in ("shard", *keys)))
+             .returning(*(tally.c[k] for k in (*keys, *columns)))
+             .cte("moved"))
+    folded = select(literal(0), *(moved.c[k] for k in keys),
+                    *(func.sum(moved.c[c]) for c in columns)).group_by(*(moved.c[k] for k in keys))
+    insert = postgresql.insert(tally).from_select(["shard", *keys, *columns], folded)
+    return insert.on_conflict_do_update(
+        index_elements=["shard", *keys],
+        set_={c: tally.c[c] + insert.excluded[c] for c in columns})
+
+
+_FOLDS = (
+    _fold(leg_tallies, ("provider", "state"), ("n",)),
+    _fold(job_tallies, ("state",), ("n",)),
+    _fold(call_tallies, ("provider", "operation"),
+          ("calls", "total_ms", *(latency_column(b) for b in LATENCY_BOUNDS_MS))),
+)
+
+
+def fold_tallies(engine: Engine) -> bool:
+    """PostgreSQL: fold the tallies of finished backends into shard 0, so the rows a scrape
+    reads stay as few as the live connections; whether this call did (another may be at it)."""
+    if engine.dialect.name != "postgresql":
+        return False  # one shard on SQLite
+    with UnitOfWork(engine) as ledger:
+        if not ledger.conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                   {"key": _FOLD_LOCK}).scalar():
+            return False
+        for statement in _FOLDS:
+            ledger.conn.execute(statement)
+        ledger.commit()
+    return True
+
+
+@contextmanager
+def read_views(engine: Engine) -> Iterator[LedgerViews]:
+    """The read side over one read-only snapshot of the ledger."""
+    with UnitOfWork(engine, read_only=True) as ledger:
+        yield LedgerViews(ledger.conn)
