@@ -76,7 +76,7 @@ def _where(leg_id: str | None, labels: Mapping[str, str]) -> str:
 def leg_row(number: int, leg: dict[str, Any]) -> dict[str, Any]:
     """A row of the legs table: the leg and its figures (its reconciliation's top-level keys)."""
     recon = leg["reconciliation"] or {}
-    return {"number": number, "leg": leg, "evidence": recon or None,
+    return {"number": number, "leg": leg, "evidence": recon if recon.get("reported") else None,
             "differences": recon.get("differences", [])}
 
 

@@ -34,11 +34,12 @@ LEG_RECONCILIATION = {
     "required": sorted(LEG_RECONCILIATION_KEYS),
     "additionalProperties": False,
     "properties": {
-        "source": {"type": "string", "enum": [s.value for s in Source]},
-        "currency": {"type": "string", "description": "ISO 4217"},
-        "expected": _FIGURES,
+        # All four null: the leg's wait for figures ended without any (its difference says so).
+        "source": {"type": ["string", "null"], "enum": [*(s.value for s in Source), None]},
+        "currency": {"type": ["string", "null"], "description": "ISO 4217"},
+        "expected": {"anyOf": [_FIGURES, {"type": "null"}]},
         "reported": {
-            "type": "object",
+            "type": ["object", "null"],
             "required": [*_REPORTED_COUNTS, *_REPORTED_AMOUNTS],
             "additionalProperties": False,
             "properties": {

@@ -62,7 +62,7 @@ class Figures:
 
     def add(self, leg: dict[str, Any]) -> None:
         recon = leg.get("reconciliation")
-        if not recon:
+        if not recon or recon.get("reported") is None:
             return
         exp, rep = recon["expected"], recon["reported"]
         self.found += 1

@@ -41,6 +41,8 @@ class SixDot50Answers:
     one payment short of what the batch holds unless ``settled`` says it has settled."""
 
     settled: bool = False
+    # No figures at all: every answer comes without its summary (the field is optional).
+    without_summary: bool = False
     calls: list[str] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
@@ -49,6 +51,8 @@ class SixDot50Answers:
         summary["cancelledCount"], summary["cancelledAmount"] = 184, 18400
         if self.settled:
             summary["settledCount"], summary["settledAmount"] = 1, 100
+        if self.without_summary:
+            del batch["summary"]
         return batch
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -182,3 +186,32 @@ def test_the_number_of_reads_is_capped_too(engine: Engine, dispatcher: FakeDispa
     assert ended == [False] * (EVIDENCE_MAX_READS - 1) + [True]
     assert job_of(ctx, job_id)["state"] == "mismatch"
     assert not refresh_evidence(ctx, leg_id)  # over: a late duplicate changes nothing
+
+
+def test_a_leg_that_never_gets_figures_ends_the_job_mismatch_at_the_timeout(
+    engine: Engine, dispatcher: FakeDispatcher
+) -> None:
+    """Given a cancel and every read answered without a summary: the wait still ends
+    CALLBACK_TIMEOUT_SECONDS after the cancel, the job `mismatch` with a difference that says
+    the figures are missing, never in_progress."""
+    clock, sixdot50 = Clock(), SixDot50Answers(without_summary=True)
+    ctx = context(engine, dispatcher, sixdot50, clock)
+    job_id, leg_id = mirrored_job(ctx, dispatcher)
+    assert job_of(ctx, job_id)["state"] == "in_progress"
+
+    for _ in range(3 * EVIDENCE_MAX_READS):  # a bound on the test itself
+        clock.now += read_interval(TIMEOUT)
+        sweep(ctx)
+        for leg in dispatcher.evidence:
+            refresh_evidence(ctx, leg)
+        dispatcher.evidence.clear()
+        if job_of(ctx, job_id)["state"] != "in_progress":
+            break
+
+    job = job_of(ctx, job_id)
+    assert job["state"] == "mismatch"
+    leg = job["legs"][0]
+    assert leg["state"] == "cancelled" and "no figures within" in leg["detail"]
+    assert leg["reconciliation"]["reported"] is None
+    assert {"leg": leg_id, "field": "figures", "expected": "provider figures",
+            "reported": "none"} in job["reconciliation"]["differences"]

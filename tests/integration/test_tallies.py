@@ -143,7 +143,7 @@ def test_the_migration_counts_the_rows_already_there(empty_ledger_url: str) -> N
     """A ledger filled before the tallies existed is counted when it is upgraded."""
     engine = create_ledger_engine(empty_ledger_url)
     try:
-        command.upgrade(alembic_config(engine), "0002")
+        command.upgrade(alembic_config(engine), "0003")
         fill_job(engine, "before-the-tallies", 60, run=40)
         upgrade_ledger(engine)
         assert tallied(engine) == truth(engine)

@@ -139,6 +139,8 @@ class LegView:
     leg_id: str
     state: LegState
     evidence: LegEvidence | None
+    # Final without figures: every read within the bounded wait failed or carried none.
+    figures_missing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,18 @@ def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
         **evidence.to_json(),
         "differences": [d.to_json() for d in leg_differences(leg_id, evidence)],
     }
+
+
+def missing_figures(leg_id: str) -> Difference:
+    """The difference of a leg that ended its bounded wait with no figures at all."""
+    return Difference(leg_id, "figures", "provider figures", "none")
+
+
+def leg_reconciliation_without_figures(leg_id: str) -> dict[str, Any]:
+    """A leg's ``reconciliation`` object when the provider gave no figures within the wait:
+    the contract's keys, their figures null, and the difference that says so."""
+    return {"source": None, "currency": None, "expected": None, "reported": None,
+            "differences": [missing_figures(leg_id).to_json()]}
 
 
 def leg_differences(leg_id: str, evidence: LegEvidence) -> list[Difference]:
@@ -206,11 +220,13 @@ def reconcile(
 ) -> JobReconciliation:
     """The job's reconciliation from its legs; pending until every undone leg has evidence."""
     if any(not leg.state.is_final for leg in legs) or any(
-        _needs_evidence(leg) and leg.evidence is None for leg in legs
+        _needs_evidence(leg) and leg.evidence is None and not leg.figures_missing
+        for leg in legs
     ):
         return JobReconciliation(ReconciliationState.PENDING)
     undone = [leg for leg in legs if _needs_evidence(leg) and leg.evidence is not None]
-    diffs: list[Difference] = []
+    diffs: list[Difference] = [missing_figures(leg.leg_id) for leg in legs
+                               if _needs_evidence(leg) and leg.figures_missing]
     for leg in undone:
         assert leg.evidence is not None
         diffs.extend(leg_differences(leg.leg_id, leg.evidence))

@@ -75,6 +75,9 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+PG_POOL_MAX = 32
+
+
 def create_ledger_engine(url: str, *, durable_synchronous: str = "FULL") -> Engine:
     """An engine configured for many processes sharing one ledger.
 
@@ -87,7 +90,10 @@ def create_ledger_engine(url: str, *, durable_synchronous: str = "FULL") -> Engi
     if parsed.get_backend_name() != "sqlite":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # Up to one connection per worker thread (the threads pool runs 32), so no thread waits
+        # on the pool; five stay open between bursts, the rest close when handed back.
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5,
+                             max_overflow=PG_POOL_MAX - 5)
 
     path = sqlite_path(url)
     if path is not None:

@@ -53,6 +53,8 @@ class AfterRead:
     final: LegEvidence | None
     columns: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    # The wait is over and no read ever gave figures: the leg ends without them.
+    without_figures: bool = False
 
 
 def after_read(leg: LegRecord, read: LegEvidence | None, now: datetime,
@@ -71,7 +73,13 @@ def after_read(leg: LegRecord, read: LegEvidence | None, now: datetime,
         note = (f"its figures did not account for every payment within {timeout_seconds:g} s "
                 f"of the cancel ({reads} reads): reconciled with the latest")
         return AfterRead(latest, {**WAIT_OVER, "evidence_reads": reads}, note)
-    # Without any figures in hand the leg cannot end: it goes on reading, one read an interval.
+    if over:
+        # No read gave figures (each failed, or the answers carried none): the wait ends all
+        # the same, and the job's reconciliation says the figures are missing.
+        note = (f"no figures within {timeout_seconds:g} s of the cancel ({reads} reads): "
+                "reconciliation shows them missing; check the provider's own report")
+        return AfterRead(None, {**WAIT_OVER, "evidence_reads": reads}, note,
+                         without_figures=True)
     next_read = now + read_interval(timeout_seconds)
     return AfterRead(None, {
         "provisional_evidence": latest.to_json() if latest is not None else None,

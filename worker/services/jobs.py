@@ -32,6 +32,8 @@ def _expectation(job: JobRecord) -> Expectation | None:
 
 def _leg_view(leg_id: str, state: LegState, reconciliation: dict[str, Any] | None) -> LegView:
     # The ledger hands every leg's reconciliation over in the contract's shape.
+    if reconciliation and reconciliation.get("reported") is None:
+        return LegView(leg_id, state, None, figures_missing=True)
     evidence = LegEvidence.from_json(reconciliation) if reconciliation else None
     return LegView(leg_id, state, evidence)
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from worker.domain.reconciliation import leg_reconciliation_without_figures
 from worker.domain.states import CLAIMABLE_LEG_STATES, JobState, LegState, can_transition
 from worker.ledger.queries import Ledger
 from worker.ledger.records import LegRecord
@@ -262,13 +263,16 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
             return False
         decided = after_read(current, evidence, now, ctx.callback_timeout_seconds)
         values = dict(decided.columns)
+        ended = decided.final is not None or decided.without_figures
         if decided.final is not None:
             values["reconciliation"] = leg_reconciliation(leg_id, decided.final)
+        elif decided.without_figures:
+            values["reconciliation"] = leg_reconciliation_without_figures(leg_id)
         if decided.note:
             log.warning("leg %s: %s", leg_id, decided.note)
             values["detail"] = "; ".join(d for d in (current.detail, decided.note) if d)
         applied = ledger.update_leg(leg_id, current.version, updated_at=now, **values)
-        if applied and decided.final is not None:
+        if applied and ended:
             refresh_job(ledger, leg.job_id, now)
         ledger.commit()
-    return applied and decided.final is not None
+    return applied and ended
