@@ -97,7 +97,7 @@ class Stack:
                 redis_url=redis_url,
                 sandbox_url=stack.sandbox_url,
                 receiver_url=stack.receiver_url,
-                api_token=os.environ.get("CANCELFLOW_API_TOKEN") or secrets.token_urlsafe(24),
+                api_token=os.environ.get("CANCELFLOW_API_TOKEN") or secrets.token_urlsafe(32),
             ),
             **({"CANCELFLOW_DATABASE_URL": database_url} if database_url else {}),
             **(extra_env or {}),
