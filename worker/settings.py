@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_API_TOKEN_LENGTH = 32
-TOKEN_RECIPE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+GENERATE_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # The exit status of a process whose settings are invalid. Under gunicorn, a worker that exits
 # with 4 (its APP_LOAD_ERROR) stops the master instead of being started again and again.
 EXIT_INVALID_SETTINGS = 4
@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         if len(token) < MIN_API_TOKEN_LENGTH:
             raise ValueError(
                 f"it has {len(token)} characters; a token needs at least "
-                f"{MIN_API_TOKEN_LENGTH} (make one with: {TOKEN_RECIPE})"
+                f"{MIN_API_TOKEN_LENGTH} (make one with: {GENERATE_COMMAND})"
             )
         return SecretStr(token)
 

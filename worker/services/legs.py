@@ -44,6 +44,7 @@ from worker.providers.errors import (
 from worker.providers.retry import retry_delay, should_retry
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
+from worker.services.outcome_log import last_answer, leg_ended
 from worker.services.ports import LegDriver
 
 log = logging.getLogger(__name__)
@@ -339,6 +340,9 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         rows.append(row)
     with ctx.uow() as ledger:
         applied = ledger.finish_many(rows)
+        for result in (r for r in results if r.claim.leg.id in applied):
+            leg_ended(result.claim.leg, result.state, result.values.get("reason"),
+                      result.values.get("detail"), last_answer(c[2] for c in result.calls.calls))
         ledger.record_attempts(finished, added, dropped)
         # A leg whose change did not apply still made its calls: count them on it.
         ledger.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
