@@ -96,8 +96,8 @@ def test_a_provider_without_settings_is_logged_as_such(
     """A leg refused for missing settings says so: the trial's 1,000 silent failures."""
     job_id, leg_id = _run_one_leg(sqlite_engine, None, caplog)
     [leg_line, _job_line] = _outcome_lines(caplog)
-    assert (leg_line.reason, leg_line.provider_code, leg_line.job_id) == (
-        "provider_not_configured", None, job_id)
+    assert (leg_line.reason, leg_line.provider_code, leg_line.job_id, leg_line.leg_id) == (
+        "provider_not_configured", None, job_id, leg_id)
     assert "sixdot50 settings are missing" in leg_line.getMessage()
 
 
