@@ -189,7 +189,8 @@ class Stack:
         metrics_dir.mkdir()
         self._spawn(
             name,
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "-c", "python:webhooks.gunicorn_conf",
+             "--bind", f"127.0.0.1:{port}",
              "--workers", str(workers), "--graceful-timeout", "10", "webhooks:create_app()"],
             extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
         )
