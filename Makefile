@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,local]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,10 +33,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check worker tasks webhooks sandbox tests bench
 	$(VENV)/bin/mypy
 
-# Validates docker-compose.yml without an engine (docker compose v2, or Debian's docker-compose).
+# Validates docker-compose.yml without an engine (docker compose v2, else Debian's docker-compose):
+# the production shape with .env.example, then the sandbox profile with .env.sandbox. The values
+# on the first line stand in for the secrets those files leave to the operator.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_CHECK = CANCELFLOW_API_TOKEN=compose-config-check-0123456789abcdef \
+	POSTGRES_PASSWORD=compose-config-check FLOWER_BASIC_AUTH=check:check $(COMPOSE)
+
 compose-config:
-	CANCELFLOW_API_TOKEN=check docker compose config --quiet 2>/dev/null \
-	  || CANCELFLOW_API_TOKEN=check docker-compose config -q
+	$(COMPOSE_CHECK) --env-file .env.example config --quiet
+	$(COMPOSE_CHECK) --env-file .env.sandbox --profile sandbox config --quiet
 
 clean:
 	rm -rf $(VENV) var

@@ -8,18 +8,33 @@ from typing import Any
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhooks import metrics
+from webhooks.login_throttle import LoginThrottle
+from worker.bootstrap import log_configuration
 from worker.ledger import create_ledger_engine, upgrade_ledger
+from worker.logconfig import configure_logging, host_configured_logging
 from worker.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flask:
-    """Build the receiver; brings the ledger's schema up to date first."""
+    """Build the receiver; brings the ledger's schema up to date first.
+
+    Under gunicorn (or any host that has not set up logging) the app's lines go to stderr beside
+    gunicorn's own, in ``CANCELFLOW_LOG_FORMAT``; a test runner's logging is left alone.
+    """
     settings = settings or load_settings()
+    if not host_configured_logging():
+        configure_logging(settings)
     app = Flask(__name__)
+    if settings.trusted_proxies:
+        # The client's address (the sign-in throttle counts by it) and scheme, as the proxies
+        # in front saw them; without trusted proxies these headers are anyone's to forge.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     # Larger bodies are refused with 413 before they are read.
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     engine = create_ledger_engine(settings.database_url)
@@ -32,6 +47,7 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
         "engine": engine,
         "dispatcher": dispatcher or CeleryDispatcher(create_celery(settings)),
         "metrics": metrics.create_metrics(engine),
+        "login_throttle": LoginThrottle(),
     }
 
     from webhooks import api, callbacks, dashboard, health
@@ -47,4 +63,5 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
         body = jsonify(error=exc.name.lower().replace(" ", "_"), detail=exc.description)
         return body, exc.code or 500
 
+    log_configuration(settings, "receiver")
     return app

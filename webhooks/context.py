@@ -5,11 +5,17 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import Engine
 
+from webhooks.login_throttle import LoginThrottle
 from worker.settings import Settings
 
 
 def settings() -> Settings:
     value: Settings = current_app.extensions["cancelflow"]["settings"]
+    return value
+
+
+def login_throttle() -> LoginThrottle:
+    value: LoginThrottle = current_app.extensions["cancelflow"]["login_throttle"]
     return value
 
 

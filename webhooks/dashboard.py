@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from webhooks import dashboard_rows as rows_
-from webhooks.context import engine, settings
+from webhooks.context import engine, login_throttle, settings
 from worker.domain.states import JobState
 from worker.ledger.reads import read_views
 from worker.services.views import job_json, leg_json, list_jobs
@@ -70,6 +70,9 @@ def _configure_sessions(state: BlueprintSetupState) -> None:
         # sign a person out; and every other route only reads. Forging the login itself would
         # need the token. A per-form CSRF token would add nothing here.
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind TLS (an https PUBLIC_URL) the browser never sends the cookie over plain http.
+        SESSION_COOKIE_SECURE=str(state.app.extensions["cancelflow"]["settings"].public_url
+                                  ).startswith("https://"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
 
@@ -131,8 +134,16 @@ def login() -> ResponseReturnValue:
 def login_submit() -> ResponseReturnValue:
     token = _token()
     target = _safe_next(request.form.get("next"))
+    client = request.remote_addr or "unknown"
+    throttle = login_throttle()
+    if wait := throttle.retry_after(client):
+        # Not even compared: a throttled client learns nothing about its guess.
+        return render_template("login.html", next=target, throttled=wait), 429, {
+            "Retry-After": str(wait)}
     if not _matches(request.form.get("token", ""), token):
+        throttle.failed(client)
         return render_template("login.html", next=target, refused=True), 401
+    throttle.succeeded(client)
     session.clear()
     session.permanent = True
     session["operator"] = True

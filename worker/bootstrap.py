@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -27,6 +29,20 @@ from worker.services.throttle import Throttle
 from worker.settings import Settings, load_settings
 
 USER_AGENT = "cancelflow/0.1"
+
+log = logging.getLogger(__name__)
+
+# What each provider needs before its legs can run (build_drivers builds a driver exactly then).
+REQUIRED_SETTINGS: dict[Provider, tuple[str, ...]] = {
+    Provider.SIXDOT50: ("sixdot50_base_url", "sixdot50_key", "sixdot50_secret"),
+    Provider.PAYWALL: ("paywall_base_url", "paywall_api_key_public", "paywall_api_client_public"),
+    Provider.BAMBORA: ("bambora_client_id", "bambora_client_secret"),
+}
+BASE_URLS: dict[Provider, tuple[str, ...]] = {
+    Provider.SIXDOT50: ("sixdot50_base_url",),
+    Provider.PAYWALL: ("paywall_base_url", "paywall_private_base_url"),
+    Provider.BAMBORA: ("bambora_base_url", "bambora_auth_url"),
+}
 
 
 class _NoCookies(httpx.Cookies):
@@ -120,6 +136,48 @@ def build_drivers(
             )
         )
     return drivers
+
+
+def missing_settings(settings: Settings, provider: Provider) -> list[str]:
+    """The variables a provider still needs; empty when its legs can run."""
+    return [f"CANCELFLOW_{name.upper()}" for name in REQUIRED_SETTINGS[provider]
+            if not getattr(settings, name)]
+
+
+def _shown(url: str) -> str:
+    # A base URL is not a secret, but one could carry user:password@ or a key in its query.
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="",
+                                     fragment=""))
+
+
+def describe_providers(settings: Settings) -> str:
+    """Which providers are configured, at which base URLs, and what the others lack."""
+    lines = []
+    for provider in Provider:
+        missing = missing_settings(settings, provider)
+        if missing:
+            lines.append(f"{provider.value} NOT configured (missing {', '.join(missing)}: "
+                         "its legs end rejected / provider_not_configured)")
+            continue
+        urls = [f"{name.removeprefix(provider.value + '_')}={_shown(getattr(settings, name))}"
+                for name in BASE_URLS[provider] if getattr(settings, name)]
+        lines.append(f"{provider.value} configured ({', '.join(urls)})")
+    return "; ".join(lines)
+
+
+def log_configuration(settings: Settings, process: str) -> None:
+    """One INFO line at a process's start: the providers, and whether the secrets that open
+    things are set (never their values)."""
+    configured = [p.value for p in Provider if not missing_settings(settings, p)]
+    keys = len(settings.hash_keys())
+    log.info(
+        "%s starting: providers: %s; API token %s; Paywall callback hash keys: %s; log format %s",
+        process, describe_providers(settings),
+        "set" if settings.api_token else "NOT set (the API and dashboard answer 503)",
+        keys or "none (callbacks answer 503)", settings.log_format,
+        extra={"providers_configured": configured},
+    )
 
 
 def build_context(

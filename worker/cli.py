@@ -27,14 +27,24 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _settings() -> Any:
+    """The settings (invalid ones stop here, with one line); warnings go to stderr as logs."""
+    from worker.logconfig import configure_logging, host_configured_logging
+    from worker.settings import load_settings
+
+    settings = load_settings()
+    if not host_configured_logging():
+        configure_logging(settings, "WARNING")
+    return settings
+
+
 def _engine() -> Any:
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
     from worker.ledger import create_ledger_engine, upgrade_ledger
-    from worker.settings import load_settings
 
     try:
-        engine = create_ledger_engine(load_settings().database_url)
+        engine = create_ledger_engine(_settings().database_url)
         upgrade_ledger(engine)
     except (SQLAlchemyError, OSError) as exc:
         # The driver's own words, first line only (psycopg adds hints on further lines).
@@ -49,6 +59,7 @@ def submit(file: Annotated[Path, typer.Argument(help="the request, as JSON")]) -
     """Publish a cancellation request from FILE.json; prints the job id."""
     from pydantic import ValidationError
 
+    _settings()
     from worker.celery_app import app as celery_app
     from worker.domain.request import CancellationRequest, describe_errors
     from worker.producer import publish
@@ -149,8 +160,11 @@ def migrate() -> None:
 @app.command()
 def sandbox(port: int = 9000, host: str = "127.0.0.1") -> None:
     """Run the provider sandbox (the test double; never a production dependency)."""
-    from sandbox.__main__ import main as sandbox_main
-
+    try:
+        from sandbox.__main__ import main as sandbox_main
+    except ModuleNotFoundError as exc:
+        raise fail("the sandbox is not installed here: it ships with the source tree "
+                   "(make install), not with the production image") from exc
     sandbox_main(["--port", str(port), "--host", host])
 
 
@@ -175,8 +189,11 @@ def up(run_dir: Path = Path("var/up")) -> None:
     """
     from worker.devstack.stack import Stack
 
-    stack = Stack.prepare(run_dir.resolve(), sandbox_port=9000, receiver_port=8000,
-                          flower_port=5555)
+    try:
+        stack = Stack.prepare(run_dir.resolve(), sandbox_port=9000, receiver_port=8000,
+                              flower_port=5555)
+    except RuntimeError as exc:  # no Redis-compatible server: the local extra is missing
+        raise fail(str(exc)) from exc
     stopping = False
 
     def _stop(*_args: Any) -> None:

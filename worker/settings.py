@@ -3,20 +3,33 @@
 Nothing here runs at import time; call :func:`load_settings`. Provider credentials have no
 defaults: a provider whose settings are missing is refused per leg
 (``provider_not_configured``), never a crash.
+
+An empty or blank value is an unset one (``CANCELFLOW_API_TOKEN=""`` is how a missing secret
+often arrives from k8s, systemd or a .env line): it takes the default, and a secret stays None.
 """
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_API_TOKEN_LENGTH = 32
+GENERATE_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+# The exit status of a process whose settings are invalid. Under gunicorn, a worker that exits
+# with 4 (its APP_LOAD_ERROR) stops the master instead of being started again and again.
+EXIT_INVALID_SETTINGS = 4
 
 
 class Settings(BaseSettings):
     """Every setting of the contract, with the contract's defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="CANCELFLOW_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CANCELFLOW_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     public_url: str | None = None
@@ -52,6 +65,43 @@ class Settings(BaseSettings):
     concurrency_sixdot50: int = Field(default=8, ge=1, le=500)
     concurrency_paywall: int = Field(default=8, ge=1, le=500)
     concurrency_bambora: int = Field(default=32, ge=1, le=500)
+    # Beyond the contract: logs as text lines (default) or one JSON object a line.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Beyond the contract: how many reverse proxies in front of the receiver set
+    # X-Forwarded-For/-Proto. 0 ignores those headers (anyone could forge them).
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {name: value for name, value in data.items() if not _blank(value)}
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        # Whitespace around a token is never meant (a bearer header's is stripped too).
+        token = value.get_secret_value().strip()
+        if len(token) < MIN_API_TOKEN_LENGTH:
+            raise ValueError(
+                f"it has {len(token)} characters; a token needs at least "
+                f"{MIN_API_TOKEN_LENGTH} (make one with: {GENERATE_COMMAND})"
+            )
+        return SecretStr(token)
 
     @field_validator(
         "public_url", "sixdot50_base_url", "paywall_base_url", "paywall_private_base_url",
@@ -82,7 +132,44 @@ class Settings(BaseSettings):
         return [key.strip().encode() for key in raw.split(",") if key.strip()]
 
 
+def _blank(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, str) and not value.strip()
+
+
+class SettingsError(SystemExit):
+    """The process's settings are invalid: it stops at start, with one line on stderr."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(EXIT_INVALID_SETTINGS)
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each invalid variable and why, never its value."""
+    problems = []
+    for item in error.errors():
+        names = [str(part) for part in item["loc"]]
+        variable = "CANCELFLOW_" + "_".join(names).upper() if names else "settings"
+        problems.append(f"{variable}: {item['msg'].removeprefix('Value error, ')}")
+    return "invalid settings: " + "; ".join(problems)
+
+
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
-    """The process's settings, read once from the environment."""
-    return Settings()
+    """The process's settings, read once from the environment.
+
+    Invalid ones (a token under 32 characters, a timeout that is not a number) stop the process:
+    one line on stderr naming the variable, and exit status 4, whichever process it is (worker,
+    beat, Flower, receiver, CLI).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        line = f"cancelflow: {describe(exc)}"
+        print(line, file=sys.stderr, flush=True)
+        raise SettingsError(line) from None

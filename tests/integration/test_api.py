@@ -15,7 +15,7 @@ from worker.services.context import Context, RetryPolicy
 from worker.services.submit import submit
 from worker.settings import Settings
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789abcdef-0123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -32,7 +32,7 @@ from worker.services.legs import process_leg, process_legs
 from worker.services.submit import submit
 from worker.settings import Settings
 
-TOKEN = "dash-Tok3n-4f9c2e"
+TOKEN = "dash-Tok3n-4f9c2e-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BIG_JOB_LEGS = 250
 
@@ -459,7 +459,7 @@ def test_a_new_token_signs_everyone_out(tmp_path: Path) -> None:
     old = signed_in(make_app(tmp_path).test_client())
     cookie = old.get_cookie("cancelflow_session")
     assert cookie is not None
-    rotated = make_app(tmp_path, token="a-brand-new-token").test_client()
+    rotated = make_app(tmp_path, token="a-brand-new-token-0123456789abcdef").test_client()
     rotated.set_cookie("cancelflow_session", cookie.value)
     assert rotated.get("/").status_code == 302
     same = make_app(tmp_path).test_client()  # another worker process with the same token

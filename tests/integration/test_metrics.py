@@ -30,7 +30,7 @@ from worker.services.submit import submit
 from worker.services.views import get_job
 from worker.settings import Settings
 
-TOKEN = "metrics-token"
+TOKEN = "metrics-token-0123456789abcdef-0123"
 HASH_KEY = "cb-key"
 # Jobs are accepted an hour before the scrape, so the oldest waiting job's age is known.
 ACCEPTED_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)

@@ -32,7 +32,7 @@ from worker.devstack.postgres import TemporaryPostgres
 from worker.services.views import list_jobs
 from worker.settings import Settings
 
-TOKEN = "schemathesis-token"
+TOKEN = "schemathesis-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 

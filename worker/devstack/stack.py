@@ -97,7 +97,7 @@ class Stack:
                 redis_url=redis_url,
                 sandbox_url=stack.sandbox_url,
                 receiver_url=stack.receiver_url,
-                api_token=os.environ.get("CANCELFLOW_API_TOKEN") or secrets.token_urlsafe(24),
+                api_token=os.environ.get("CANCELFLOW_API_TOKEN") or secrets.token_urlsafe(32),
             ),
             **({"CANCELFLOW_DATABASE_URL": database_url} if database_url else {}),
             **(extra_env or {}),
@@ -190,7 +190,8 @@ class Stack:
         metrics_dir.mkdir()
         self._spawn(
             name,
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "-c", "python:webhooks.gunicorn_conf",
+             "--bind", f"127.0.0.1:{port}",
              "--workers", str(workers), "--graceful-timeout", "10", "webhooks:create_app()"],
             extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
         )

@@ -19,6 +19,7 @@ from worker.domain.reconciliation import (
 from worker.domain.states import JobState, LegState
 from worker.ledger.queries import Ledger
 from worker.ledger.records import JobRecord
+from worker.services.outcome_log import job_ended
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def refresh_job(ledger: Ledger, job_id: str, now: datetime) -> JobState | None:
     recon_json = recon.to_json()
     if state is not job.state or recon_json != job.reconciliation:
         ledger.update_job(job_id, state=state.value, reconciliation=recon_json, updated_at=now)
-        if state is not job.state:
-            log.info("job %s: %s -> %s", job_id, job.state.value, state.value)
+        if state is not job.state and state.is_final:
+            job_ended(job_id, state, counts)
+        elif state is not job.state:
+            log.debug("job %s: %s -> %s", job_id, job.state.value, state.value)
     return state

@@ -39,6 +39,7 @@ from worker.services.rounds import (
 
 __all__ = ["INTENT", "Claim", "LegStep", "claim_leg", "claim_legs", "leg_reconciliation",
            "process_leg", "process_legs", "record_results", "refresh_evidence", "run_claimed"]
+from worker.services.outcome_log import last_answer, leg_ended
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,9 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         rows.append(row)
     with ctx.uow() as ledger:
         applied = ledger.finish_many(rows)
+        for result in (r for r in results if r.claim.leg.id in applied):
+            leg_ended(result.claim.leg, result.state, result.values.get("reason"),
+                      result.values.get("detail"), last_answer(c[2] for c in result.calls.calls))
         ledger.record_attempts(finished, added, dropped)
         # A leg whose change did not apply still made its calls: count them on it.
         ledger.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})

@@ -23,6 +23,7 @@ from worker.services.context import Context
 from worker.services.drivers.paywall import PaywallDriver
 from worker.services.jobs import refresh_job
 from worker.services.legs import leg_reconciliation
+from worker.services.outcome_log import leg_ended
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +121,16 @@ def _give_up(ctx: Context, leg_id: str) -> str:
         leg = ledger.get_leg(leg_id)
         if leg is None or leg.state not in WAITING:
             return "settled"
+        detail = "no callbacks after a re-send, and the query did not show every result"
         if ledger.update_leg(
             leg.id, leg.version,
             state=LegState.FAILED.value,
             reason=Reason.CALLBACK_TIMEOUT.value,
-            detail="no callbacks after a re-send, and the query did not show every result",
+            detail=detail,
             next_attempt_at=None,
             updated_at=now,
         ):
+            leg_ended(leg, LegState.FAILED, Reason.CALLBACK_TIMEOUT.value, detail)
             refresh_job(ledger, leg.job_id, now)
             ledger.commit()
     return "failed"
