@@ -24,12 +24,12 @@ from worker.providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from worker.providers.fields import first_present
 from worker.providers.paywall_codes import NUMBERING, Meaning, meaning_of
 from worker.providers.paywall_wire import (
     OPERATION_ID_NAMES,
     QUEUED_NAMES,
     TOTAL_COUNT_NAMES,
-    field,
     flag,
     operation_id,
     whole_number,
@@ -68,13 +68,13 @@ def common(response: httpx.Response, operation: str) -> dict[str, Any]:
 
 
 def _message(data: Mapping[str, Any]) -> str:
-    text = field(data, ("ErrorMessage",)) or field(data, ("Message",)) or "refused"
+    text = first_present(data, ("ErrorMessage",)) or first_present(data, ("Message",)) or "refused"
     return str(text)[:MESSAGE_LENGTH]
 
 
 def _envelope(response: httpx.Response, operation: str, *, mutating: bool) -> Mapping[str, Any]:
     data = parse_json(response, provider=PROVIDER, operation=operation, mutating=mutating)
-    if not isinstance(data, Mapping) or field(data, ("ErrorCode", "Result")) is None:
+    if not isinstance(data, Mapping) or first_present(data, ("ErrorCode", "Result")) is None:
         raise MalformedResponse("answer is not Paywall's envelope", ambiguous=mutating,
                                 **common(response, operation))
     return data
@@ -112,23 +112,23 @@ def open_envelope(response: httpx.Response, operation: str, *, mutating: bool,
             data = _envelope(response, operation, mutating=False)
         except MalformedResponse:
             data = {}
-        code = whole_number(field(data, ("ErrorCode",)))
+        code = whole_number(first_present(data, ("ErrorCode",)))
         if code:
             return _refusal(response, data, code, operation, mutating=mutating, codes=codes)
         raise InvalidRequest(f"HTTP {status}", **common(response, operation))
     data = _envelope(response, operation, mutating=mutating)
-    raw_code = field(data, ("ErrorCode",))
+    raw_code = first_present(data, ("ErrorCode",))
     code = 0 if raw_code is None else whole_number(raw_code)
     if code is None:
         raise MalformedResponse("ErrorCode is not a number", ambiguous=mutating,
                                 **common(response, operation))
     if code != 0:
         return _refusal(response, data, code, operation, mutating=mutating, codes=codes)
-    if flag(field(data, ("Result",))) is not True:
+    if flag(first_present(data, ("Result",))) is not True:
         # Neither a success nor a refusal: the envelope contradicts itself.
         raise MalformedResponse("ErrorCode 0 without Result true", ambiguous=mutating,
                                 **common(response, operation))
-    return field(data, ("Body",))
+    return first_present(data, ("Body",))
 
 
 def read_queued(response: httpx.Response, body: Any, operation: str) -> Accepted:
@@ -140,13 +140,13 @@ def read_queued(response: httpx.Response, body: Any, operation: str) -> Accepted
     if not isinstance(body, Mapping):
         raise MalformedResponse("a success without a Body: whether it was queued is unknown",
                                 ambiguous=True, **common(response, operation))
-    queued = flag(field(body, QUEUED_NAMES))
+    queued = flag(first_present(body, QUEUED_NAMES))
     if queued is False:
         # The envelope says success, the Body says not queued: trust neither, read first.
         raise ProviderUnavailable("Paywall did not queue it (Body.Result false)",
                                   ambiguous=True, **common(response, operation))
-    bulk_payment_id = operation_id(field(body, OPERATION_ID_NAMES))
+    bulk_payment_id = operation_id(first_present(body, OPERATION_ID_NAMES))
     if queued is None and bulk_payment_id is None:
         raise MalformedResponse("neither Body.Result nor BulkPaymentId: whether it was queued "
                                 "is unknown", ambiguous=True, **common(response, operation))
-    return Accepted(bulk_payment_id, whole_number(field(body, TOTAL_COUNT_NAMES)))
+    return Accepted(bulk_payment_id, whole_number(first_present(body, TOTAL_COUNT_NAMES)))

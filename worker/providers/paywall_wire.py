@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from worker.domain.money import MoneyError, parse_decimal
+from worker.providers.fields import first_present
 
 # [doc seed 001] the cancel answer's Body: Result (queued), BulkPaymentId (its example),
 # TotalPaymentCount (its table).
@@ -38,18 +39,6 @@ SCOPE_NAMES = ("Scope",)
 SCOPES = {"sale": "sale", "cancel": "cancel", "cancellation": "cancel", "refund": "refund"}
 # Ids longer than this are not ids (the ledger keeps 64 characters for an operation's id).
 MAX_ID_LENGTH = 64
-
-
-def field(body: Mapping[str, Any], names: tuple[str, ...]) -> Any:
-    """The first of ``names`` present and not null, exact names first, then in any case."""
-    for name in names:
-        value = body.get(name)
-        if value is not None:
-            return value
-    wanted = [name.lower() for name in names]
-    found = {key.lower(): value for key, value in body.items()
-             if isinstance(key, str) and value is not None and key.lower() in wanted}
-    return next((found[name] for name in wanted if name in found), None)
 
 
 def whole_number(value: Any) -> int | None:
@@ -121,13 +110,13 @@ class PaymentRow:
 
 
 def read_row(raw: Mapping[str, Any]) -> PaymentRow:
-    code = field(raw, CODE_NAMES)
+    code = first_present(raw, CODE_NAMES)
     return PaymentRow(
         merchant_unique_code=str(code) if code is not None else None,
-        payment_id=operation_id(field(raw, PAYMENT_ID_NAMES)),
-        amount=amount(field(raw, AMOUNT_NAMES)),
-        status=whole_number(field(raw, STATUS_NAMES)),
-        scope=scope(field(raw, SCOPE_NAMES)),
+        payment_id=operation_id(first_present(raw, PAYMENT_ID_NAMES)),
+        amount=amount(first_present(raw, AMOUNT_NAMES)),
+        status=whole_number(first_present(raw, STATUS_NAMES)),
+        scope=scope(first_present(raw, SCOPE_NAMES)),
     )
 
 
@@ -144,7 +133,7 @@ class QueryPage:
 def read_query_page(body: Any) -> QueryPage | None:
     """The page in a query answer's Body; None when it holds no list of rows."""
     raw_rows = body if isinstance(body, list) else (
-        field(body, ROWS_NAMES) if isinstance(body, Mapping) else None)
+        first_present(body, ROWS_NAMES) if isinstance(body, Mapping) else None)
     if not isinstance(raw_rows, list) or not all(isinstance(r, Mapping) for r in raw_rows):
         return None
     rows = [read_row(raw) for raw in raw_rows]
@@ -152,7 +141,7 @@ def read_query_page(body: Any) -> QueryPage | None:
         return QueryPage(rows)
     return QueryPage(
         rows,
-        total_count=whole_number(field(body, TOTAL_COUNT_NAMES)),
-        total_pages=whole_number(field(body, TOTAL_PAGES_NAMES)),
-        page_number=whole_number(field(body, PAGE_NUMBER_NAMES)),
+        total_count=whole_number(first_present(body, TOTAL_COUNT_NAMES)),
+        total_pages=whole_number(first_present(body, TOTAL_PAGES_NAMES)),
+        page_number=whole_number(first_present(body, PAGE_NUMBER_NAMES)),
     )
