@@ -7,7 +7,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,15 @@ from sqlalchemy import Engine
 
 from sandbox import create_app as create_sandbox
 from sandbox import start_in_thread
+from tests.fakes import FakeDispatcher
 from worker.celery_app import create_celery
 from worker.devstack.embedded_redis import EmbeddedRedis
 from worker.devstack.postgres import PostgresUnavailable, TemporaryPostgres
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
 from worker.ledger import create_ledger_engine, upgrade_ledger
+
+__all__ = ["FakeDispatcher", "fresh_postgres_url"]
 
 # Ledgers: every test that takes `ledger_url` (or `engine`) runs on SQLite and on PostgreSQL.
 
@@ -66,31 +68,6 @@ def engine(ledger_url: str) -> Iterator[Engine]:
     upgrade_ledger(engine)
     yield engine
     engine.dispose()
-
-
-@dataclass
-class FakeDispatcher:
-    """Records what would have been enqueued."""
-
-    legs: list[tuple[str, float]] = field(default_factory=list)
-    evidence: list[str] = field(default_factory=list)
-    settles: list[str] = field(default_factory=list)
-    recoveries: list[str] = field(default_factory=list)
-
-    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
-        self.legs.append((leg_id, countdown))
-
-    def process_legs(self, leg_ids: list[str]) -> None:
-        self.legs.extend((leg_id, 0) for leg_id in leg_ids)
-
-    def read_evidence(self, leg_id: str) -> None:
-        self.evidence.append(leg_id)
-
-    def settle_callbacks(self, leg_id: str) -> None:
-        self.settles.append(leg_id)
-
-    def recover_callbacks(self, leg_id: str) -> None:
-        self.recoveries.append(leg_id)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from worker.domain.states import Provider
 from worker.ledger import create_ledger_engine
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.bambora import Bambora
 from worker.providers.calls import OnCall
 from worker.providers.deadline import bound_calls
@@ -26,6 +27,7 @@ from worker.services.drivers.sixdot50 import SixDot50Driver
 from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
 from worker.services.throttle import Throttle
+from worker.services.unit_of_work import UnitOfWorkFactory
 from worker.settings import Settings, load_settings
 
 USER_AGENT = "cancelflow/0.1"
@@ -180,6 +182,11 @@ def log_configuration(settings: Settings, process: str) -> None:
     )
 
 
+def ledger_units(engine: Engine) -> UnitOfWorkFactory:
+    """Units of work over the SQL ledger behind ``engine``."""
+    return SqlUnitOfWorkFactory(engine)
+
+
 def build_context(
     settings: Settings,
     dispatcher: Dispatcher,
@@ -193,7 +200,7 @@ def build_context(
     from worker.throttle_redis import RedisThrottle
 
     return Context(
-        engine=engine or create_ledger_engine(settings.database_url),
+        uow_factory=ledger_units(engine or create_ledger_engine(settings.database_url)),
         drivers=drivers,
         dispatcher=dispatcher,
         retry=RetryPolicy(

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
+from worker.bootstrap import ledger_units
 from worker.domain.outcomes import Cancelled, Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
@@ -75,7 +76,7 @@ def fill_job(engine: Engine, key: str, legs: int, *, run: int | None = None,
     """Submit a Bambora job of ``legs`` payments and cancel the first ``run`` of them (all by
     default); its id."""
     dispatcher = CollectingDispatcher()
-    ctx = Context(engine, {Provider.BAMBORA: InstantBambora()}, dispatcher,
+    ctx = Context(ledger_units(engine), {Provider.BAMBORA: InstantBambora()}, dispatcher,
                   RetryPolicy(1, 1, 3), 60, clock=clock)
     request = {"idempotency_key": key, "legs": [
         {"provider": "bambora", "merchant": "T123456789", "payment_reference": f"{key}-{n}"}

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from worker.domain.states import JobState, LegState, Provider, Reason
+from worker.providers.calls import CallRecord
 
 
 def leg_reconciliation_as_stored(stored: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -79,3 +80,97 @@ class AttemptRecord:
     provider_code: str | None
     latency_ms: float | None
     response_body: str | None = None
+
+
+# What the use cases hand the repositories to write: the repositories own every row shape,
+# bind-parameter name, column default and storage encoding.
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to store once under its id (derived from the idempotency key or the body)."""
+
+    id: str
+    idempotency_key: str | None
+    state: JobState
+    body_sha256: str
+    created_at: datetime
+    request: dict[str, Any] | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on legs: whoever holds the token may call their providers until ``expires_at``."""
+
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewLeg:
+    """A leg of a new job; with ``lease``, stored already claimed (its first attempt counted)."""
+
+    id: str
+    job_id: str
+    position: int
+    provider: Provider
+    target: dict[str, str]
+    match_key: str | None
+    created_at: datetime
+    lease: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegClaim:
+    """Take a leg in flight if it is still at ``version``; ``resolve``: read before cancelling."""
+
+    leg_id: str
+    version: int
+    resolve: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LegFinish:
+    """Take a claimed leg out of flight: ``values`` over the round's columns (the others as
+    ``leg`` was claimed), if it is still at ``version``; ``attempts_delta``: calls made beyond
+    the one the claim counted."""
+
+    leg: LegRecord
+    version: int
+    values: dict[str, Any]
+    attempts_delta: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallMade:
+    """One provider call as its attempt row keeps it (``record`` None: no answer recorded)."""
+
+    operation: str
+    started_at: datetime
+    record: CallRecord | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCallbackPage:
+    """A verified callback page to store once: the raw body and its parsed payments."""
+
+    bulk_payment_id: str
+    merchant_unique_code: str
+    page_number: int
+    total_pages: int
+    raw: bytes
+    payments: Any
+    totals: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PageTotals:
+    """What settling a leg reads of a stored page."""
+
+    bulk_payment_id: str
+    page_number: int
+    total_pages: int
+    totals: dict[str, Any] | None

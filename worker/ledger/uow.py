@@ -1,17 +1,28 @@
-"""The unit of work: one transaction, rolled back unless committed."""
+"""The unit of work over SQL: one transaction, rolled back unless committed."""
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from sqlalchemy import Connection, Engine
 
+from worker.ledger.attempts import SqlAttemptRepository
+from worker.ledger.callback_pages import SqlCallbackPageRepository
 from worker.ledger.engine import DURABLE, READ_ONLY, writer_lock
+from worker.ledger.jobs import SqlJobRepository
+from worker.ledger.legs import SqlLegRepository
 from worker.ledger.queries import Ledger
+from worker.services.unit_of_work import (
+    AttemptRepository,
+    CallbackPageRepository,
+    JobRepository,
+    LegRepository,
+)
 
 
-class UnitOfWork:
-    """``with uow: ...; uow.commit()``: nothing is written unless ``commit`` is called.
+class _Transaction:
+    """One connection in one transaction, under the SQLite writer lock unless ``read_only``.
 
     ``read_only`` units never write: on SQLite they take no write lock and never wait.
     ``durable`` units are on disk when ``commit`` returns, power loss included (engine.DURABLE):
@@ -26,7 +37,12 @@ class UnitOfWork:
         self._conn: Connection | None = None
         self._lock = None if read_only else writer_lock(engine)
 
-    def __enter__(self) -> Ledger:
+    @property
+    def conn(self) -> Connection:
+        assert self._conn is not None, "outside the unit of work"
+        return self._conn
+
+    def _begin(self) -> Connection:
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -41,7 +57,10 @@ class UnitOfWork:
             if self._lock is not None:
                 self._lock.release()
             raise
-        return Ledger(self._conn)
+        return conn
+
+    def commit(self) -> None:
+        self.conn.commit()
 
     def __exit__(
         self,
@@ -58,3 +77,38 @@ class UnitOfWork:
             self._conn = None
             if self._lock is not None:
                 self._lock.release()
+
+
+class SqlUnitOfWork(_Transaction):
+    """``with uow: ...; uow.commit()``: the repositories over one transaction."""
+
+    jobs: JobRepository
+    legs: LegRepository
+    attempts: AttemptRepository
+    callback_pages: CallbackPageRepository
+
+    def __enter__(self) -> Self:
+        conn = self._begin()
+        self.jobs = SqlJobRepository(conn)
+        self.legs = SqlLegRepository(conn)
+        self.attempts = SqlAttemptRepository(conn)
+        self.callback_pages = SqlCallbackPageRepository(conn)
+        return self
+
+
+class SqlUnitOfWorkFactory:
+    """What a ``Context`` makes its units of work with: SQL ones over ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, read_only: bool = False, durable: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, read_only=read_only, durable=durable)
+
+
+class UnitOfWork(_Transaction):
+    """The read queries over one transaction (``Ledger``), for the read side until it has its
+    own views; use cases use :class:`SqlUnitOfWork` through the port."""
+
+    def __enter__(self) -> Ledger:
+        return Ledger(self._begin())

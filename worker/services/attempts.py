@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from worker.ledger.records import CallMade
 from worker.providers.calls import CallRecord
 from worker.services.context import Context
 
@@ -19,25 +21,19 @@ class AttemptRecorder:
 
     ctx: Context
     leg_id: str
+    _started: dict[int, tuple[str, datetime]] = field(default_factory=dict)
 
     def before(self, operation: str) -> object:
         now = self.ctx.clock()
-        with self.ctx.uow() as ledger:
-            attempt_id = ledger.start_attempt(self.leg_id, operation, now)
-            ledger.commit()
+        with self.ctx.uow() as uow:
+            attempt_id = uow.attempts.start(self.leg_id, operation, now)
+            uow.commit()
+        self._started[attempt_id] = (operation, now)
         return attempt_id
 
     def after(self, handle: object, record: CallRecord) -> None:
         assert isinstance(handle, int)
-        with self.ctx.uow() as ledger:
-            ledger.finish_attempt(
-                handle,
-                finished_at=self.ctx.clock(),
-                http_status=record.http_status,
-                outcome=record.outcome,
-                provider_code=record.provider_code,
-                request_id=record.request_id,
-                latency_ms=round(record.latency_ms, 3),
-                response_body=record.body,
-            )
-            ledger.commit()
+        operation, started = self._started.pop(handle)
+        with self.ctx.uow() as uow:
+            uow.attempts.finish(handle, CallMade(operation, started, record, self.ctx.clock()))
+            uow.commit()

@@ -9,26 +9,26 @@ distinct pages, so duplicates and order change nothing.
 from __future__ import annotations
 
 import logging
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-from sqlalchemy import Engine
-
-from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
+from worker.domain.reconciliation import (
+    Figures,
+    LegEvidence,
+    Reported,
+    Source,
+    leg_reconciliation,
+)
 from worker.domain.states import LegState
-from worker.ledger.queries import Ledger
-from worker.ledger.records import LegRecord
-from worker.ledger.uow import UnitOfWork
+from worker.ledger.records import LegRecord, NewCallbackPage
 from worker.providers.paywall import CURRENCY
 from worker.providers.paywall_callbacks import CallbackPage
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
-from worker.services.legs import leg_reconciliation
+from worker.services.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +42,16 @@ class Stored:
     complete: bool  # every page of its operation is now in: worth settling
 
 
-def store_page(engine: Engine, page: CallbackPage, raw: bytes, now: datetime) -> Stored:
+def store_page(uows: UnitOfWorkFactory, page: CallbackPage, raw: bytes,
+               now: datetime) -> Stored:
     """Commit the page (raw body and parsed payments) before it is acknowledged: durably, as
     Paywall never sends again a page it got a 200 for."""
-    with UnitOfWork(engine, durable=True) as ledger:
-        stored = ledger.insert_page(
-            {
-                "bulk_payment_id": page.bulk_payment_id,
-                "merchant_unique_code": page.merchant_unique_code,
-                "page_number": page.page_number,
-                "total_pages": page.total_pages,
-                "body_zlib": zlib.compress(raw, 1),
-                # msgspec writes the amounts as exact decimal strings, ~10x faster than json.
-                "payments_zlib": zlib.compress(msgspec.json.encode(page.rows), 1),
-                "totals": page.totals(),
-                "received_at": now,
-            }
-        )
-        have = ledger.pages_stored(page.bulk_payment_id, page.merchant_unique_code)
-        ledger.commit()
+    with uows(durable=True) as uow:
+        stored = uow.callback_pages.add(NewCallbackPage(
+            page.bulk_payment_id, page.merchant_unique_code, page.page_number, page.total_pages,
+            raw, page.rows, page.totals(), now))
+        have = uow.callback_pages.stored(page.bulk_payment_id, page.merchant_unique_code)
+        uow.commit()
     return Stored(stored, have >= page.total_pages)
 
 
@@ -101,14 +92,16 @@ def evidence_from(scope: str, total: _Sum, expected_count: int | None,
     )
 
 
-def _complete_operation(ledger: Ledger, leg: LegRecord, scope: str) -> tuple[str, _Sum] | None:
+def _complete_operation(uow: AbstractUnitOfWork, leg: LegRecord,
+                        scope: str) -> tuple[str, _Sum] | None:
     """The leg's operation id and summed figures, if all its pages are in."""
-    rows = ledger.page_totals(bulk_payment_id=leg.provider_reference,
-                              code=None if leg.provider_reference else leg.match_key)
+    pages_in = uow.callback_pages.totals(bulk_payment_id=leg.provider_reference,
+                                         code=None if leg.provider_reference else leg.match_key)
     by_operation: dict[str, dict[int, tuple[int, dict[str, Any]]]] = defaultdict(dict)
-    for bulk_id, page_number, total_pages, totals in rows:
+    for page in pages_in:
         # The first copy of a page is the one kept; later copies never reach here.
-        by_operation[bulk_id].setdefault(page_number, (total_pages, totals or {}))
+        by_operation[page.bulk_payment_id].setdefault(page.page_number,
+                                                      (page.total_pages, page.totals or {}))
     for bulk_id, pages in by_operation.items():
         # Payments whose Scope Paywall did not give ("") belong to the operation of their page:
         # the leg's own, when it knows the operation's id.
@@ -131,17 +124,17 @@ def _complete_operation(ledger: Ledger, leg: LegRecord, scope: str) -> tuple[str
 def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
     """End a waiting Paywall leg if its pages are complete; None when it still waits."""
     now = ctx.clock()
-    with ctx.uow() as ledger:
-        leg = ledger.get_leg(leg_id)
+    with ctx.uow() as uow:
+        leg = uow.legs.get(leg_id)
         if leg is None or leg.state not in WAITING:
             return None
         scope, final_state = WAITING[leg.state]
-        found = _complete_operation(ledger, leg, scope)
+        found = _complete_operation(uow, leg, scope)
         if found is None:
             return None
         bulk_id, total = found
         evidence = evidence_from(scope, total, leg.expected_count, Source.PAYWALL_CALLBACKS)
-        if not ledger.update_leg(
+        if not uow.legs.update(
             leg.id, leg.version,
             state=final_state.value,
             provider_reference=bulk_id,
@@ -150,14 +143,14 @@ def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
             updated_at=now,
         ):
             return None
-        refresh_job(ledger, leg.job_id, now)
-        ledger.commit()
+        refresh_job(uow, leg.job_id, now)
+        uow.commit()
     log.info("leg %s: %s from %s callback page(s)", leg_id, final_state.value, bulk_id)
     return final_state
 
 
 def settle_for_page(ctx: Context, bulk_payment_id: str, code: str) -> int:
     """Settle every waiting leg a new page may complete; how many ended."""
-    with ctx.uow(read_only=True) as ledger:
-        candidates = ledger.waiting_legs_for(bulk_payment_id, code)
+    with ctx.uow(read_only=True) as uow:
+        candidates = uow.legs.waiting_for(bulk_payment_id, code)
     return sum(1 for leg in candidates if settle_leg(ctx, leg.id) is not None)

@@ -1,4 +1,5 @@
-"""What every use case runs with: the ledger, the provider drivers, a dispatcher, a clock."""
+"""What every use case runs with: units of work over the ledger, the provider drivers, a
+dispatcher, a clock."""
 
 from __future__ import annotations
 
@@ -7,29 +8,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
-
+from worker.domain.rounds import RetryPolicy
 from worker.domain.states import Provider
-from worker.ledger.uow import UnitOfWork
 from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
 from worker.services.throttle import MemoryThrottle, Throttle
+from worker.services.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
+
+__all__ = ["Context", "RetryPolicy", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    base_seconds: float
-    max_seconds: float
-    max_attempts: int
-
-
 @dataclass
 class Context:
-    engine: Engine
+    uow_factory: UnitOfWorkFactory
     drivers: Mapping[Provider, LegDriver]
     dispatcher: Dispatcher
     retry: RetryPolicy
@@ -45,5 +40,6 @@ class Context:
     inline_first_round: bool = False
     pools: ProviderPools = field(default_factory=ProviderPools)
 
-    def uow(self, *, read_only: bool = False, durable: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, read_only=read_only, durable=durable)
+    def uow(self, *, read_only: bool = False, durable: bool = False) -> AbstractUnitOfWork:
+        """A new unit of work (``worker.services.unit_of_work``)."""
+        return self.uow_factory(read_only=read_only, durable=durable)

@@ -17,9 +17,9 @@ from worker.domain.reconciliation import (
     reconcile,
 )
 from worker.domain.states import JobState, LegState
-from worker.ledger.queries import Ledger
 from worker.ledger.records import JobRecord
 from worker.services.outcome_log import job_ended
+from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +45,26 @@ def reconcile_job(job: JobRecord, legs: list[LegView]) -> JobReconciliation:
                      mirror=bool((job.request or {}).get("mirror")))
 
 
-def refresh_job(ledger: Ledger, job_id: str, now: datetime) -> JobState | None:
+def refresh_job(uow: AbstractUnitOfWork, job_id: str, now: datetime) -> JobState | None:
     """Recompute the job's state (and, once its legs are final, its reconciliation).
 
     The job's row is locked first: on PostgreSQL two workers recording legs of one job would
     otherwise each count the legs without the other's change, and both could leave the job
     short of final. (SQLite has one writer at a time anyway.)
     """
-    job = ledger.get_job(job_id, lock=True)
+    job = uow.jobs.get(job_id, lock=True)
     if job is None or job.state is JobState.INVALID:
         return None
-    counts = ledger.leg_state_counts(job_id)
+    counts = uow.legs.state_counts(job_id)
     if all(state.is_final for state in counts):
-        views = [_leg_view(*row) for row in ledger.leg_evidence(job_id)]
+        views = [_leg_view(*row) for row in uow.legs.evidence(job_id)]
         recon = reconcile_job(job, views)
     else:
         recon = JobReconciliation(ReconciliationState.PENDING)
     state = derive_job_state(counts.keys(), recon.state)
     recon_json = recon.to_json()
     if state is not job.state or recon_json != job.reconciliation:
-        ledger.update_job(job_id, state=state.value, reconciliation=recon_json, updated_at=now)
+        uow.jobs.set_state(job_id, state, recon_json, now)
         if state is not job.state and state.is_final:
             job_ended(job_id, state, counts)
         elif state is not job.state:

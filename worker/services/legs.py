@@ -18,33 +18,23 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
-from typing import Any
 
-from worker.domain.reconciliation import leg_reconciliation_without_figures
-from worker.domain.states import CLAIMABLE_LEG_STATES, JobState, LegState, can_transition
-from worker.ledger.queries import Ledger
-from worker.ledger.records import LegRecord
+from worker.domain.reconciliation import leg_reconciliation, leg_reconciliation_without_figures
+from worker.domain.rounds import LegAtClaim, claimable
+from worker.domain.states import JobState, LegState, can_transition
+from worker.ledger.records import CallMade, LegClaim, LegFinish, LegRecord
 from worker.services.context import Context
 from worker.services.evidence import after_read
 from worker.services.jobs import refresh_job
-from worker.services.rounds import (
-    CallLog,
-    Claim,
-    RoundResult,
-    leg_reconciliation,
-    run_round,
-    try_read_evidence,
-)
-
-__all__ = ["INTENT", "Claim", "LegStep", "claim_leg", "claim_legs", "leg_reconciliation",
-           "process_leg", "process_legs", "record_results", "refresh_evidence", "run_claimed"]
 from worker.services.outcome_log import last_answer, leg_ended
+from worker.services.rounds import CallLog, Claim, RoundResult, run_round, try_read_evidence
+from worker.services.unit_of_work import AbstractUnitOfWork
+
+__all__ = ["INTENT", "Claim", "LegStep", "claim_leg", "claim_legs", "process_leg",
+           "process_legs", "record_results", "refresh_evidence", "run_claimed"]
 
 log = logging.getLogger(__name__)
 
-# A message that arrives this early for a leg scheduled later is a stray duplicate, not its turn.
-EARLY_SLACK = timedelta(seconds=1)
 # The attempt row written before the first call of a round, renamed once the call is known.
 INTENT = "in_flight"
 WAITING_STATES = (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED)
@@ -64,24 +54,23 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
     expires = now + timedelta(seconds=ctx.lease_seconds)
     # Durable: the attempt rows written here must outlive a power loss after the calls they
     # announce, or a leg could be called again with no trace of the first call.
-    with ctx.uow(durable=True) as ledger:
+    with ctx.uow(durable=True) as uow:
         wanted: dict[str, tuple[LegRecord, bool]] = {}
-        for leg in ledger.get_legs(leg_ids):
+        for leg in uow.legs.get_many(leg_ids):
             resolve_first = _claimable(leg, now)
             if resolve_first is not None:
                 wanted[leg.id] = (leg, resolve_first)
-        won = ledger.claim_many(
-            [{"b_id": leg.id, "b_version": leg.version, "b_resolve": resolve}
-             for leg, resolve in wanted.values()],
+        won = uow.legs.claim_many(
+            [LegClaim(leg.id, leg.version, resolve) for leg, resolve in wanted.values()],
             token, expires, now,
         )
         if not won:
             return []
         # Written before the calls: a worker killed mid-call still leaves its trace.
-        intents = ledger.start_attempts(sorted(won), INTENT, now)
-        options = {job_id: _job_options(ledger, job_id, now)
+        intents = uow.attempts.start_many(sorted(won), INTENT, now)
+        options = {job_id: _job_options(uow, job_id, now)
                    for job_id in {wanted[leg_id][0].job_id for leg_id in won}}
-        ledger.commit()
+        uow.commit()
     return [
         Claim(leg, leg.version + 1, token, resolve, options[leg.job_id], intents[leg.id], expires)
         for leg_id, (leg, resolve) in wanted.items() if leg_id in won
@@ -90,24 +79,18 @@ def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
 
 def _claimable(leg: LegRecord, now: datetime) -> bool | None:
     """None if the leg is not ours to take now; else whether to read its state first."""
-    if leg.state in CLAIMABLE_LEG_STATES:
-        if leg.next_attempt_at is not None and leg.next_attempt_at > now + EARLY_SLACK:
-            return None
-        return leg.needs_resolve or leg.state is LegState.UNKNOWN
-    if leg.state is LegState.IN_FLIGHT and (
-        leg.lease_expires_at is None or leg.lease_expires_at < now
-    ):
-        # Its holder died mid-call: whether that call took effect is unknown.
+    resolve_first = claimable(LegAtClaim(leg.state, leg.needs_resolve, leg.next_attempt_at,
+                                         leg.lease_expires_at), now)
+    if resolve_first is not None and leg.state is LegState.IN_FLIGHT:
         log.warning("leg %s: lease expired in flight, reading before any cancel", leg.id)
-        return True
-    return None
+    return resolve_first
 
 
-def _job_options(ledger: Ledger, job_id: str, now: datetime) -> str:
-    job = ledger.get_job(job_id)
+def _job_options(uow: AbstractUnitOfWork, job_id: str, now: datetime) -> str:
+    job = uow.jobs.get(job_id)
     if job is not None and job.state is JobState.ACCEPTED:
         # A leg is in flight: the job is in progress (no need to count its legs for that).
-        ledger.start_job(job_id, now)
+        uow.jobs.start(job_id, now)
     return str(((job.request if job else None) or {}).get("on_cutoff") or "reject")
 
 
@@ -151,47 +134,34 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
         ctx.dispatcher.settle_callbacks(leg_id)
     return step
 
-# What a round may change on a leg; every other column stays as the claim found it.
-ROUND_COLUMNS = ("state", "reason", "detail", "already_cancelled", "provider_reference",
-                 "reconciliation", "retries", "needs_resolve", "next_attempt_at", "at_risk",
-                 "expected_count", "updated_at", "provisional_evidence", "evidence_deadline",
-                 "evidence_reads")
-
-
 def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:
     """Apply every round's result (if the leg is still ours) and its calls, in one transaction."""
     now = ctx.clock()
     finished, added, dropped = _attempt_rows(results)
     # The claim counted one attempt per leg; the calls made beyond it (or none at all).
     delta: dict[str, int] = {}
-    for added_row in added:
-        delta[added_row["leg_id"]] = delta.get(added_row["leg_id"], 0) + 1
-    for dropped_row in dropped:
-        delta[dropped_row["leg_id"]] = delta.get(dropped_row["leg_id"], 0) - 1
-    rows = []
+    for leg_id, _call in added:
+        delta[leg_id] = delta.get(leg_id, 0) + 1
+    for leg_id, _attempt_id in dropped:
+        delta[leg_id] = delta.get(leg_id, 0) - 1
+    finishes = []
     for result in results:
         assert can_transition(LegState.IN_FLIGHT, result.state), result.state
         leg = result.claim.leg
         values = {"needs_resolve": False, "next_attempt_at": None, **result.values,
-                  "state": result.state.value, "updated_at": now}
-        row: dict[str, Any] = {"b_id": leg.id, "b_version": result.claim.version,
-                               "b_attempts_delta": delta.get(leg.id, 0)}
-        for column in ROUND_COLUMNS:
-            current = getattr(leg, column)
-            row[f"b_{column}"] = values.get(
-                column, current.value if isinstance(current, Enum) else current)
-        rows.append(row)
-    with ctx.uow() as ledger:
-        applied = ledger.finish_many(rows)
+                  "state": result.state, "updated_at": now}
+        finishes.append(LegFinish(leg, result.claim.version, values, delta.get(leg.id, 0)))
+    with ctx.uow() as uow:
+        applied = uow.legs.finish_many(finishes)
         for result in (r for r in results if r.claim.leg.id in applied):
             leg_ended(result.claim.leg, result.state, result.values.get("reason"),
                       result.values.get("detail"), last_answer(c[2] for c in result.calls.calls))
-        ledger.record_attempts(finished, added, dropped)
+        uow.attempts.record_round(finished, added, [attempt_id for _, attempt_id in dropped])
         # A leg whose change did not apply still made its calls: count them on it.
-        ledger.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
+        uow.legs.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
         for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
-            refresh_job(ledger, job_id, now)
-        ledger.commit()
+            refresh_job(uow, job_id, now)
+        uow.commit()
     steps = []
     for result in results:
         if result.claim.leg.id in applied:
@@ -210,31 +180,21 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
 
 def _attempt_rows(
     results: Sequence[RoundResult],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rounds' calls as attempt rows: the first fills the row written before it."""
-    finished: list[dict[str, Any]] = []
-    added: list[dict[str, Any]] = []
-    dropped: list[dict[str, Any]] = []
+) -> tuple[list[tuple[int, CallMade]], list[tuple[str, CallMade]], list[tuple[str, int]]]:
+    """The rounds' calls: the first fills the attempt written before it (by attempt id), the
+    others are added (by leg id); an attempt written for a call never made is dropped."""
+    finished: list[tuple[int, CallMade]] = []
+    added: list[tuple[str, CallMade]] = []
+    dropped: list[tuple[str, int]] = []
     for result in results:
         claim = result.claim
-        for index, (operation, started, record, done) in enumerate(result.calls.calls):
-            row = {
-                "operation": operation,
-                "started_at": started,
-                "finished_at": done,
-                "http_status": record.http_status if record else None,
-                "outcome": record.outcome if record else None,
-                "provider_code": record.provider_code if record else None,
-                "request_id": record.request_id if record else None,
-                "latency_ms": round(record.latency_ms, 3) if record else None,
-                "response_body": record.body if record else None,
-            }
+        for index, call in enumerate(result.calls.made()):
             if index == 0 and claim.intent_id is not None:
-                finished.append({"attempt_id": claim.intent_id, **row})
+                finished.append((claim.intent_id, call))
             else:
-                added.append({"leg_id": claim.leg.id, **row})
+                added.append((claim.leg.id, call))
         if not result.calls.calls and claim.intent_id is not None:
-            dropped.append({"attempt_id": claim.intent_id, "leg_id": claim.leg.id})
+            dropped.append((claim.leg.id, claim.intent_id))
     return finished, added, dropped
 
 
@@ -242,8 +202,8 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     """Read a cancelled leg's figures again (a read that failed, or figures not adding up yet);
     true when the leg got its final figures. The wait is bounded (``worker.services.evidence``).
     """
-    with ctx.uow(read_only=True) as ledger:
-        leg = ledger.get_leg(leg_id)
+    with ctx.uow(read_only=True) as uow:
+        leg = uow.legs.get(leg_id)
     if leg is None or leg.state is not LegState.CANCELLED or leg.reconciliation is not None:
         return False
     driver = ctx.drivers.get(leg.provider)
@@ -252,18 +212,12 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     calls = CallLog(ctx.clock)
     evidence = try_read_evidence(driver, leg, calls)
     now = ctx.clock()
-    with ctx.uow() as ledger:
-        for operation, started, record, finished in calls.calls:
-            ledger.add_attempt(
-                leg_id, operation=operation, started_at=started, finished_at=finished,
-                http_status=record.http_status if record else None,
-                outcome=record.outcome if record else None,
-                latency_ms=round(record.latency_ms, 3) if record else None,
-                response_body=record.body if record else None,
-            )
-        current = ledger.get_leg(leg_id)
+    with ctx.uow() as uow:
+        for call in calls.made():
+            uow.attempts.add(leg_id, call)
+        current = uow.legs.get(leg_id)
         if current is None or current.reconciliation is not None:
-            ledger.commit()
+            uow.commit()
             return False
         decided = after_read(current, evidence, now, ctx.callback_timeout_seconds)
         values = dict(decided.columns)
@@ -275,8 +229,8 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
         if decided.note:
             log.warning("leg %s: %s", leg_id, decided.note)
             values["detail"] = "; ".join(d for d in (current.detail, decided.note) if d)
-        applied = ledger.update_leg(leg_id, current.version, updated_at=now, **values)
+        applied = uow.legs.update(leg_id, current.version, updated_at=now, **values)
         if applied and ended:
-            refresh_job(ledger, leg.job_id, now)
-        ledger.commit()
+            refresh_job(uow, leg.job_id, now)
+        uow.commit()
     return applied and ended

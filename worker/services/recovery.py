@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 
-from worker.domain.reconciliation import Source
+from worker.domain.reconciliation import Source, leg_reconciliation
 from worker.domain.states import LegState, Provider, Reason
 from worker.providers.errors import ProviderError
 from worker.providers.paywall import STATUS_FAILED, STATUS_SUCCESSFUL
@@ -22,7 +22,6 @@ from worker.services.callbacks import WAITING, _Sum, evidence_from, settle_leg
 from worker.services.context import Context
 from worker.services.drivers.paywall import PaywallDriver
 from worker.services.jobs import refresh_job
-from worker.services.legs import leg_reconciliation
 from worker.services.outcome_log import leg_ended
 
 log = logging.getLogger(__name__)
@@ -38,20 +37,20 @@ def recover_leg(ctx: Context, leg_id: str) -> str | None:
     if settle_leg(ctx, leg_id) is not None:
         return "settled"  # the pages were in after all
     now = ctx.clock()
-    with ctx.uow() as ledger:
-        leg = ledger.get_leg(leg_id)
+    with ctx.uow() as uow:
+        leg = uow.legs.get(leg_id)
         if (leg is None or leg.state not in WAITING or leg.next_attempt_at is None
                 or leg.next_attempt_at > now):
             return None
         stage = leg.recovery_stage
-        claimed = ledger.update_leg(
+        claimed = uow.legs.update(
             leg.id, leg.version,
             recovery_stage=stage + 1,
             detail=RECOVERY_NOTES.get(stage, leg.detail),
             next_attempt_at=now + timedelta(seconds=ctx.callback_timeout_seconds),
             updated_at=now,
         )
-        ledger.commit()
+        uow.commit()
     if not claimed:
         return None  # another sweep took this stage
     driver = ctx.drivers.get(Provider.PAYWALL)
@@ -75,8 +74,8 @@ def recover_leg(ctx: Context, leg_id: str) -> str | None:
 
 def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
                 calls: AttemptRecorder) -> str:
-    with ctx.uow() as ledger:
-        leg = ledger.get_leg(leg_id)
+    with ctx.uow() as uow:
+        leg = uow.legs.get(leg_id)
     if leg is None or leg.state not in WAITING:
         return "settled"
     scope, final_state = WAITING[leg.state]
@@ -99,9 +98,9 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
         return "query_incomplete"
     evidence = evidence_from(scope, total, leg.expected_count, Source.PAYWALL_QUERY)
     now = ctx.clock()
-    with ctx.uow() as ledger:
-        current = ledger.get_leg(leg_id)
-        if current is None or current.state not in WAITING or not ledger.update_leg(
+    with ctx.uow() as uow:
+        current = uow.legs.get(leg_id)
+        if current is None or current.state not in WAITING or not uow.legs.update(
             leg_id, current.version,
             state=final_state.value,
             reconciliation=leg_reconciliation(leg_id, evidence),
@@ -110,19 +109,19 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
             updated_at=now,
         ):
             return "settled"
-        refresh_job(ledger, current.job_id, now)
-        ledger.commit()
+        refresh_job(uow, current.job_id, now)
+        uow.commit()
     return "recovered_from_query"
 
 
 def _give_up(ctx: Context, leg_id: str) -> str:
     now = ctx.clock()
-    with ctx.uow() as ledger:
-        leg = ledger.get_leg(leg_id)
+    with ctx.uow() as uow:
+        leg = uow.legs.get(leg_id)
         if leg is None or leg.state not in WAITING:
             return "settled"
         detail = "no callbacks after a re-send, and the query did not show every result"
-        if ledger.update_leg(
+        if uow.legs.update(
             leg.id, leg.version,
             state=LegState.FAILED.value,
             reason=Reason.CALLBACK_TIMEOUT.value,
@@ -131,7 +130,7 @@ def _give_up(ctx: Context, leg_id: str) -> str:
             updated_at=now,
         ):
             leg_ended(leg, LegState.FAILED, Reason.CALLBACK_TIMEOUT.value, detail)
-            refresh_job(ledger, leg.job_id, now)
-            ledger.commit()
+            refresh_job(uow, leg.job_id, now)
+            uow.commit()
     return "failed"
 

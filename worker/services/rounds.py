@@ -18,30 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from worker.domain import reconciliation
-from worker.domain.outcomes import (
-    AwaitingCallbacks,
-    Cancelled,
-    Outcome,
-    RefundRequested,
-    Rejected,
-    StillCancellable,
-)
+from worker.domain.outcomes import Cancelled, Outcome, Rejected, StillCancellable
 from worker.domain.reconciliation import LegEvidence
-from worker.domain.states import CLAIMABLE_LEG_STATES, LegState, Reason
-from worker.ledger.records import LegRecord
-from worker.providers.calls import CallRecord
-from worker.providers.errors import (
-    AuthFailed,
-    InvalidRequest,
-    NotCancellable,
-    NotFound,
-    ProviderError,
-    RateLimited,
+from worker.domain.rounds import (
+    RoundDecision,
+    after_error,
+    after_outcome,
+    given_back,
+    paused,
 )
-from worker.providers.retry import retry_delay, should_retry
+from worker.domain.states import LegState, Reason
+from worker.ledger.records import CallMade, LegRecord
+from worker.providers.calls import CallRecord
+from worker.providers.errors import ProviderError, RateLimited
 from worker.services.context import Context
-from worker.services.evidence import start_wait
 from worker.services.ports import LegDriver
 
 log = logging.getLogger(__name__)
@@ -88,6 +78,10 @@ class CallLog:
         operation, started, _record, _finished = self.calls[handle]
         self.calls[handle] = (operation, started, record, self.clock())
 
+    def made(self) -> list[CallMade]:
+        """The calls as their attempt rows keep them."""
+        return [CallMade(*call) for call in self.calls]
+
 @dataclass
 class RoundResult:
     claim: Claim
@@ -106,18 +100,15 @@ def run_round(ctx: Context, claim: Claim) -> RoundResult:
         refusal = Rejected(Reason.PROVIDER_NOT_CONFIGURED,
                            f"{leg.provider.value} settings are missing")
         return _outcome_result(ctx, claim, refusal, None, calls)
-    paused = ctx.throttle.paused_for(leg.provider.value)
-    if paused > 0 and ctx.clock() - leg.created_at <= _pause_budget(ctx):
+    pause = ctx.throttle.paused_for(leg.provider.value)
+    if pause > 0 and ctx.clock() - leg.created_at <= ctx.retry.pause_budget():
         # The provider asked everyone to slow down: wait without spending a retry.
-        state = LegState.UNKNOWN if claim.resolve_first else LegState.RETRYING
-        values: dict[str, Any] = {"needs_resolve": claim.resolve_first,
-                                  "next_attempt_at": ctx.clock() + timedelta(seconds=paused)}
-        return RoundResult(claim, state, values, calls, retry_in=paused)
-    if paused > 0:
+        return _result(claim, paused(claim.resolve_first, pause, ctx.clock()), calls)
+    if pause > 0:
         # Held by pauses for longer than a leg's whole retry budget: from now on each pause
         # spends a retry, so a provider that never stops answering 429 ends the leg (failed,
         # retries_exhausted) instead of holding it forever.
-        held = RateLimited("still paused by the provider's 429s", retry_after=paused,
+        held = RateLimited("still paused by the provider's 429s", retry_after=pause,
                            provider=leg.provider.value, operation="pause")
         return _after_error(ctx, claim, held, calls, pause_provider=False)
     try:
@@ -160,94 +151,30 @@ def _last_call_start(ctx: Context, claim: Claim) -> datetime | None:
 
 
 def _given_back(ctx: Context, claim: Claim, calls: CallLog) -> RoundResult:
-    """The lease ran short (the leg waited for a pool slot, or the round's calls were slow).
-
-    Before any call, the leg goes back to the state it was claimed from, untouched: no attempt
-    row, no retry spent. After some calls (a cancel may have been sent), its target is read
-    before any new cancel. Either way it is dispatched again at once, to any worker.
-    """
+    """The lease ran short (the leg waited for a pool slot, or the round's calls were slow):
+    the leg is dispatched again at once, to any worker (``worker.domain.rounds.given_back``)."""
     log.warning("leg %s: lease too short for its next call after %d call(s); given back",
                 claim.leg.id, len(calls.calls))
-    values: dict[str, Any] = {"next_attempt_at": ctx.clock(), "needs_resolve": True}
-    if not calls.calls and claim.leg.state in CLAIMABLE_LEG_STATES:
-        state = claim.leg.state
-        values["needs_resolve"] = claim.leg.needs_resolve
-    else:
-        state = LegState.UNKNOWN
-    return RoundResult(claim, state, values, calls, retry_in=0.0)
-
-
-def _reason_for(err: ProviderError) -> Reason:
-    if isinstance(err, AuthFailed):
-        return Reason.AUTH_FAILED
-    if isinstance(err, NotFound):
-        return Reason.NOT_FOUND
-    if isinstance(err, NotCancellable):
-        return Reason.NOT_CANCELLABLE
-    if isinstance(err, InvalidRequest):
-        return Reason.INVALID_REQUEST
-    return Reason.PROVIDER_ERROR
-
-
-def _pause_budget(ctx: Context) -> timedelta:
-    """How long pauses may hold a leg without spending its retries: its whole retry budget."""
-    return timedelta(seconds=ctx.retry.max_attempts * ctx.retry.max_seconds)
+    return _result(claim, given_back(claim.leg.state, claim.leg.needs_resolve,
+                                     len(calls.calls), ctx.clock()), calls)
 
 
 def _after_error(ctx: Context, claim: Claim, err: ProviderError, calls: CallLog, *,
                  pause_provider: bool = True) -> RoundResult:
-    if not should_retry(err):
-        return _outcome_result(ctx, claim, Rejected(_reason_for(err), str(err)), None, calls)
-    retries = claim.leg.retries + 1
-    if retries >= ctx.retry.max_attempts:
-        exhausted = {"reason": Reason.RETRIES_EXHAUSTED.value,
-                     "detail": f"{retries} tries; last: {err}"}
-        return RoundResult(claim, LegState.FAILED, exhausted, calls)
-    delay = retry_delay(err, retries - 1, ctx.retry.base_seconds, ctx.retry.max_seconds, ctx.rng)
-    if isinstance(err, RateLimited) and pause_provider:
-        ctx.throttle.pause(claim.leg.provider.value, delay)
-    # A failed read while resolving leaves the leg as unresolved as it was.
-    ambiguous = err.ambiguous or claim.resolve_first
-    values: dict[str, Any] = {
-        "retries": retries,
-        "needs_resolve": ambiguous,
-        "detail": str(err),
-        "next_attempt_at": ctx.clock() + timedelta(seconds=delay),
-    }
-    state = LegState.UNKNOWN if ambiguous else LegState.RETRYING
-    return RoundResult(claim, state, values, calls, retry_in=delay)
+    decision = after_error(err, retries=claim.leg.retries, resolve_first=claim.resolve_first,
+                           policy=ctx.retry, now=ctx.clock(), rng=ctx.rng,
+                           pause_provider=pause_provider)
+    if decision.pause_provider and decision.retry_in is not None:
+        ctx.throttle.pause(claim.leg.provider.value, decision.retry_in)
+    return _result(claim, decision, calls)
 
 
 def _outcome_result(ctx: Context, claim: Claim, outcome: Outcome,
                     evidence: LegEvidence | None, calls: CallLog) -> RoundResult:
-    values: dict[str, Any]
-    if isinstance(outcome, Cancelled):
-        state = LegState.CANCELLED
-        values = {"already_cancelled": outcome.already, "provider_reference": outcome.reference,
-                  "detail": outcome.detail, "reason": None}
-    elif isinstance(outcome, Rejected):
-        state = LegState.REJECTED
-        values = {"reason": outcome.reason.value, "detail": outcome.detail}
-    else:
-        assert isinstance(outcome, AwaitingCallbacks | RefundRequested)
-        state = (LegState.AWAITING_CALLBACKS if isinstance(outcome, AwaitingCallbacks)
-                 else LegState.REFUND_REQUESTED)
-        values = {
-            "provider_reference": outcome.reference,
-            "expected_count": outcome.expected_count,
-            "already_cancelled": outcome.already,
-            "at_risk": outcome.at_risk,
-            "detail": outcome.detail,
-            # The callbacks have until then; the sweep starts recovery after it.
-            "next_attempt_at": ctx.clock() + timedelta(seconds=ctx.callback_timeout_seconds),
-        }
-    if evidence is not None and evidence.complete:
-        values["reconciliation"] = leg_reconciliation(claim.leg.id, evidence)
-    elif state is LegState.CANCELLED:
-        values.update(start_wait(evidence, ctx.clock(), ctx.callback_timeout_seconds))
-    return RoundResult(claim, state, values, calls, evidence=evidence)
+    return _result(claim, after_outcome(claim.leg.id, outcome, evidence, ctx.clock(),
+                                        ctx.callback_timeout_seconds), calls)
 
 
-def leg_reconciliation(leg_id: str, evidence: LegEvidence) -> dict[str, Any]:
-    """What the leg's ``reconciliation`` column holds: the contract's shape (domain-built)."""
-    return reconciliation.leg_reconciliation(leg_id, evidence)
+def _result(claim: Claim, decision: RoundDecision, calls: CallLog) -> RoundResult:
+    return RoundResult(claim, decision.state, decision.values, calls, decision.evidence,
+                       decision.retry_in)

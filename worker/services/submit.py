@@ -7,6 +7,7 @@ again finds its job and never calls a provider a second time. An invalid message
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from worker.domain.request import (
     usable_idempotency_key,
 )
 from worker.domain.states import JobState, LegState, Provider
+from worker.ledger.records import Lease, NewJob, NewLeg
 from worker.services.context import Context
 from worker.services.legs import INTENT, Claim, run_claimed
 
@@ -85,21 +87,11 @@ def store_invalid(
     job_id = str(job_id_for_key(key) if key else invalid_job_id(raw))
     now = ctx.clock()
     # Durable: the producer's message is acknowledged once this returns.
-    with ctx.uow(durable=True) as ledger:
-        created = ledger.insert_job(
-            {
-                "id": job_id,
-                "idempotency_key": key,
-                "state": JobState.INVALID.value,
-                "errors": errors,
-                "body_sha256": raw,
-                "created_at": now,
-                "updated_at": now,
-            },
-            [],
-        )
-        existing = ledger.get_job(job_id)
-        ledger.commit()
+    with ctx.uow(durable=True) as uow:
+        created = uow.jobs.add(NewJob(job_id, key, JobState.INVALID, raw, now, errors=errors),
+                               []) is not None
+        existing = uow.jobs.get(job_id)
+        uow.commit()
     assert existing is not None
     log.warning("job %s: invalid message (%d errors)", job_id, len(errors))
     return Submitted(job_id, created, existing.state)
@@ -109,68 +101,44 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     job_uuid = job_id_for_key(request.idempotency_key)
     job_id = str(job_uuid)
     now = ctx.clock()
-    job_row = {
-        "id": job_id,
-        "idempotency_key": request.idempotency_key,
-        "state": JobState.ACCEPTED.value,
-        "request": request.model_dump(mode="json", exclude={"legs"}),
-        "body_sha256": raw,
-        "created_at": now,
-        "updated_at": now,
-    }
-    leg_rows = [
-        {
-            "id": str(leg_id_for(job_uuid, position)),
-            "job_id": job_id,
-            "position": position,
-            "provider": leg.provider,
-            "target": target_of(leg),
-            "state": LegState.PENDING.value,
-            "match_key": getattr(leg, "merchant_unique_code", None),
-            # Every row names the same columns (one INSERT for all), claimed below or not.
-            "lease_token": None,
-            "lease_expires_at": None,
-            "attempts": 0,
-            "version": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+    legs = [
+        NewLeg(str(leg_id_for(job_uuid, position)), job_id, position, Provider(leg.provider),
+               target_of(leg), getattr(leg, "merchant_unique_code", None), now)
         for position, leg in enumerate(request.legs)
     ]
-    first = _first_batch(ctx, leg_rows) if ctx.inline_first_round else []
-    token = str(uuid.uuid4())
-    expires = now + timedelta(seconds=ctx.lease_seconds)
-    for row in first:
-        # Inserted already claimed, as claim_legs would leave them: one transaction less.
-        row.update(state=LegState.IN_FLIGHT.value, lease_token=token, attempts=1, version=1,
-                   lease_expires_at=expires)
-    if first:
-        job_row["state"] = JobState.IN_PROGRESS.value
+    lease = Lease(str(uuid.uuid4()), now + timedelta(seconds=ctx.lease_seconds))
+    if ctx.inline_first_round:
+        # Stored already claimed, as claim_legs would leave them: one transaction less.
+        first = {leg.id for leg in _first_batch(ctx, legs)}
+        legs = [dataclasses.replace(leg, lease=lease) if leg.id in first else leg
+                for leg in legs]
+    claimed = [leg for leg in legs if leg.lease is not None]
+    job = NewJob(job_id, request.idempotency_key,
+                 JobState.IN_PROGRESS if claimed else JobState.ACCEPTED, raw, now,
+                 request=request.model_dump(mode="json", exclude={"legs"}))
     claims: list[Claim] = []
     # Durable: the producer's message is acknowledged, and the first legs called, after this.
-    with ctx.uow(durable=True) as ledger:
-        stored = ledger.insert_job_returning_legs(job_row, leg_rows, returning=bool(first))
+    with ctx.uow(durable=True) as uow:
+        stored = uow.jobs.add(job, legs, returning=bool(claimed))
         created = stored is not None
         if stored is not None:
-            state = JobState(str(job_row["state"]))
-            claimed = {str(row["id"]) for row in first}
-            waiting = [(str(row["id"]), Provider(str(row["provider"]))) for row in leg_rows
-                       if str(row["id"]) not in claimed]
+            state = job.state
+            waiting = [(leg.id, leg.provider) for leg in legs if leg.lease is None]
             if claimed:
                 # Written before the calls: a worker killed mid-call still leaves its trace.
-                intents = ledger.start_attempts(sorted(claimed), INTENT, now)
-                claims = [Claim(leg, 1, token, False, request.on_cutoff, intents[leg.id],
-                                expires) for leg in stored if leg.id in claimed]
+                intents = uow.attempts.start_many(sorted(leg.id for leg in claimed), INTENT, now)
+                claims = [Claim(leg, 1, lease.token, False, request.on_cutoff,
+                                intents[leg.id], lease.expires_at)
+                          for leg in stored if leg.id in intents]
         else:
-            job = ledger.get_job(job_id)
-            assert job is not None
-            state = job.state
+            existing = uow.jobs.get(job_id)
+            assert existing is not None
+            state = existing.state
             # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
             # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
             waiting = [(leg.id, leg.provider)
-                       for leg in ledger.legs_in_states(job_id, [LegState.PENDING])]
-        ledger.commit()
+                       for leg in uow.legs.in_states(job_id, [LegState.PENDING])]
+        uow.commit()
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
     try:
@@ -183,17 +151,17 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     return Submitted(job_id, created, state)
 
 
-def _first_batch(ctx: Context, leg_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _first_batch(ctx: Context, legs: list[NewLeg]) -> list[NewLeg]:
     """The legs the submit task cancels itself: the first batch of the first provider.
 
     A job of one leg then costs one task and two transactions instead of two and three; the
     other legs are dispatched in batches as usual.
     """
-    if not leg_rows:
+    if not legs:
         return []
-    provider = Provider(str(leg_rows[0]["provider"]))
+    provider = legs[0].provider
     size = max(1, min(BATCH_SIZE, ctx.pools.limit(provider)))
-    return [row for row in leg_rows if row["provider"] == provider.value][:size]
+    return [leg for leg in legs if leg.provider is provider][:size]
 
 
 def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None:

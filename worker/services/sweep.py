@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from worker.domain.evidence_wait import read_interval
 from worker.domain.states import LegState
 from worker.services.context import Context
-from worker.services.evidence import read_interval
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +34,25 @@ def sweep(ctx: Context) -> SweepReport:
     now = ctx.clock()
     # A leg's message should start within a lease of its due time; later, presume it lost.
     overdue_before = now - timedelta(seconds=ctx.lease_seconds)
-    with ctx.uow() as ledger:
-        overdue = ledger.legs_due(
+    with ctx.uow() as uow:
+        overdue = uow.legs.due(
             overdue_before, [LegState.PENDING, LegState.RETRYING, LegState.UNKNOWN], SWEEP_BATCH
         )
-        ledger.mark_swept([leg.id for leg in overdue], now)
-        expired = ledger.legs_with_expired_lease(now, SWEEP_BATCH)
+        # Due again as of now: the next sweep waits a full grace before dispatching again.
+        uow.legs.postpone([leg.id for leg in overdue], now)
+        expired = uow.legs.with_expired_lease(now, SWEEP_BATCH)
         # The holder died mid-call (or is hopelessly late): whether its call took effect is
         # unknown, and it is said so here, so that the next sweep does not dispatch it again.
-        expired = [leg for leg in expired if ledger.update_leg(
+        expired = [leg for leg in expired if uow.legs.update(
             leg.id, leg.version, state=LegState.UNKNOWN.value, needs_resolve=True,
             lease_token=None, lease_expires_at=None, next_attempt_at=now, updated_at=now)]
         # Cancelled legs whose figures are missing or do not add up yet, read again at most once
         # an interval; their wait ends CALLBACK_TIMEOUT_SECONDS after the cancel (evidence.py).
-        unread = ledger.cancelled_legs_without_evidence(now, SWEEP_BATCH)
-        ledger.postpone_legs([leg.id for leg in unread],
-                             now + read_interval(ctx.callback_timeout_seconds))
-        waiting = ledger.legs_waiting_due(now, SWEEP_BATCH)
-        ledger.commit()
+        unread = uow.legs.cancelled_without_evidence(now, SWEEP_BATCH)
+        uow.legs.postpone([leg.id for leg in unread],
+                          now + read_interval(ctx.callback_timeout_seconds))
+        waiting = uow.legs.waiting_due(now, SWEEP_BATCH)
+        uow.commit()
     for leg in [*overdue, *expired]:
         ctx.dispatcher.process_leg(leg.id)
     for leg in unread:

@@ -1,0 +1,178 @@
+"""The port of the ledger's write side: repositories per aggregate, and the unit of work.
+
+A unit of work is one transaction: ``with ctx.uow() as uow: ...; uow.commit()``; nothing is
+written unless ``commit`` is called. The repositories take and return records
+(``worker.ledger.records``); every row shape, column default and storage encoding is theirs.
+The SQL implementation is ``worker.ledger.uow.SqlUnitOfWork``; ``tests.fakes.FakeUnitOfWork``
+keeps the same contract in memory (``tests/integration/test_ledger_contract.py`` holds both to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from worker.domain.states import JobState, LegState
+from worker.ledger.records import (
+    AttemptRecord,
+    CallMade,
+    JobRecord,
+    LegClaim,
+    LegFinish,
+    LegRecord,
+    NewCallbackPage,
+    NewJob,
+    NewLeg,
+    PageTotals,
+)
+
+
+class JobRepository(Protocol):
+    def add(self, job: NewJob, legs: Sequence[NewLeg], *,
+            returning: bool = False) -> list[LegRecord] | None:
+        """Store a job and its legs once; None (nothing written) when the id is stored already,
+        else the legs as stored (in ``legs`` order) when ``returning``, else []."""
+        ...
+
+    def get(self, job_id: str, *, lock: bool = False) -> JobRecord | None:
+        """The job; ``lock`` holds it until the transaction ends (one recomputation at a time)."""
+        ...
+
+    def start(self, job_id: str, now: datetime) -> None:
+        """accepted -> in_progress, if it still is accepted."""
+        ...
+
+    def set_state(self, job_id: str, state: JobState, reconciliation: dict[str, Any] | None,
+                  now: datetime) -> None: ...
+
+
+class LegRepository(Protocol):
+    def get(self, leg_id: str) -> LegRecord | None: ...
+
+    def get_many(self, leg_ids: Sequence[str]) -> list[LegRecord]: ...
+
+    def of_job(self, job_id: str) -> list[LegRecord]:
+        """The job's legs by position."""
+        ...
+
+    def in_states(self, job_id: str, states: Iterable[LegState]) -> list[LegRecord]: ...
+
+    def state_counts(self, job_id: str) -> dict[LegState, int]: ...
+
+    def evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
+        """(id, state, reconciliation in the contract's shape) of each leg, by position."""
+        ...
+
+    def update(self, leg_id: str, expected_version: int, **values: Any) -> bool:
+        """Compare-and-set: applies (and bumps the version) only if the leg is still at
+        ``expected_version``; enum values are stored as their values."""
+        ...
+
+    def claim_many(self, claims: Sequence[LegClaim], token: str, until: datetime,
+                   now: datetime) -> set[str]:
+        """Compare-and-set legs in flight under one lease, counting the attempt about to be
+        made; the ids won."""
+        ...
+
+    def finish_many(self, finishes: Sequence[LegFinish]) -> set[str]:
+        """Compare-and-set claimed legs out of flight, the lease cleared; the ids applied."""
+        ...
+
+    def count_attempts(self, deltas: Mapping[str, int]) -> None:
+        """Add ``deltas[leg_id]`` to each leg's count of attempts."""
+        ...
+
+    def due(self, now: datetime, states: Iterable[LegState], limit: int) -> list[LegRecord]:
+        """Legs in ``states`` whose next attempt time has passed (oldest first)."""
+        ...
+
+    def postpone(self, leg_ids: Sequence[str], until: datetime) -> None:
+        """Nothing is due for these legs before ``until``."""
+        ...
+
+    def with_expired_lease(self, now: datetime, limit: int) -> list[LegRecord]: ...
+
+    def cancelled_without_evidence(self, now: datetime, limit: int) -> list[LegRecord]:
+        """Cancelled legs still without final figures whose next read is due."""
+        ...
+
+    def waiting_due(self, now: datetime, limit: int) -> list[LegRecord]:
+        """Legs waiting on callbacks past their deadline (oldest first)."""
+        ...
+
+    def waiting_for(self, bulk_payment_id: str, code: str) -> list[LegRecord]:
+        """Waiting Paywall legs a page may belong to: by operation id, else by code."""
+        ...
+
+
+class AttemptRepository(Protocol):
+    def start_many(self, leg_ids: Sequence[str], operation: str,
+                   now: datetime) -> dict[str, int]:
+        """Rows for calls about to be made (counted by the claim); attempt id by leg."""
+        ...
+
+    def start(self, leg_id: str, operation: str, started_at: datetime) -> int:
+        """A row for a call about to be made, counted on its leg; its id."""
+        ...
+
+    def finish(self, attempt_id: int, call: CallMade) -> None:
+        """Fill a row written before its call."""
+        ...
+
+    def add(self, leg_id: str, call: CallMade) -> None:
+        """A row for a call made (and finished), counted on its leg."""
+        ...
+
+    def record_round(self, finished: Sequence[tuple[int, CallMade]],
+                     added: Sequence[tuple[str, CallMade]], dropped: Sequence[int]) -> None:
+        """Fill rows written before their calls, add the further calls (by leg id), drop the
+        rows of calls never made; the legs' counts are the caller's."""
+        ...
+
+    def of_leg(self, leg_id: str) -> list[AttemptRecord]: ...
+
+
+class CallbackPageRepository(Protocol):
+    def add(self, page: NewCallbackPage) -> bool:
+        """Store a page once; False when that page was stored before (the first copy wins)."""
+        ...
+
+    def totals(self, *, bulk_payment_id: str | None, code: str | None) -> list[PageTotals]:
+        """The stored pages under an operation id (else under a code), in arrival order."""
+        ...
+
+    def stored(self, bulk_payment_id: str, code: str) -> int:
+        """How many distinct pages of the operation are in."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class AbstractUnitOfWork(Protocol):
+    jobs: JobRepository
+    legs: LegRepository
+    attempts: AttemptRepository
+    callback_pages: CallbackPageRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """A new unit of work: ``read_only`` ones never write (nor wait for the writer), ``durable``
+    ones are on disk when their commit returns (acknowledged, or before a provider call)."""
+
+    def __call__(self, *, read_only: bool = False, durable: bool = False) -> AbstractUnitOfWork:
+        ...
+
+
+__all__ = ["AbstractUnitOfWork", "AttemptRepository", "CallbackPageRepository",
+           "JobRepository", "LegRepository", "UnitOfWorkFactory"]
