@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from sandbox import create_app as create_sandbox
 from sandbox import start_in_thread
-from tests.fakes import FakeDispatcher
+from tests.fakes import FakeDispatcher, FakeUnitsOfWork
 from worker.celery_app import create_celery
 from worker.devstack.embedded_redis import EmbeddedRedis
 from worker.devstack.postgres import PostgresUnavailable, TemporaryPostgres
@@ -73,6 +73,12 @@ def engine(ledger_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def dispatcher() -> FakeDispatcher:
     return FakeDispatcher()
+
+
+@pytest.fixture
+def uows() -> FakeUnitsOfWork:
+    """The ledger in memory (``tests.fakes``): the use cases' tests run without a database."""
+    return FakeUnitsOfWork()
 
 
 # Servers: a real Redis-compatible server, the sandbox over HTTP, worker processes.

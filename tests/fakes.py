@@ -11,11 +11,16 @@ import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
 from types import TracebackType
 from typing import Any, Self
 
+from tests.support import Clock
+from worker.domain.outcomes import Outcome, ResolveOutcome
+from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
+from worker.domain.rounds import RetryPolicy
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger.records import (
     AttemptRecord,
@@ -29,6 +34,11 @@ from worker.ledger.records import (
     NewLeg,
     PageTotals,
 )
+from worker.providers.calls import CallObserver, CallRecord
+from worker.providers.errors import ProviderError
+from worker.services.context import Context
+from worker.services.ports import LegDriver
+from worker.services.unit_of_work import UnitOfWorkFactory
 
 _ENUMS: dict[str, type[Enum]] = {"state": LegState, "reason": Reason, "provider": Provider}
 _WAITING = (LegState.AWAITING_CALLBACKS, LegState.REFUND_REQUESTED)
@@ -326,6 +336,22 @@ class FakeUnitsOfWork:
         self.made.append(uow)
         return uow
 
+    # What the tests read of the committed ledger.
+
+    def job(self, job_id: str) -> JobRecord:
+        return self.ledger.jobs[job_id]
+
+    def legs_of(self, job_id: str) -> list[LegRecord]:
+        return sorted((leg for leg in self.ledger.legs.values() if leg.job_id == job_id),
+                      key=lambda leg: leg.position)
+
+    def only_leg(self, job_id: str) -> LegRecord:
+        (leg,) = self.legs_of(job_id)
+        return leg
+
+    def attempts_of(self, leg_id: str) -> list[AttemptRecord]:
+        return [a for _, a in sorted(self.ledger.attempts.items()) if a.leg_id == leg_id]
+
 
 @dataclass
 class FakeDispatcher:
@@ -350,3 +376,68 @@ class FakeDispatcher:
 
     def recover_callbacks(self, leg_id: str) -> None:
         self.recoveries.append(leg_id)
+
+
+# A provider driver that answers from a script, and a context over the fakes.
+
+BATCH = "f945d71c-b00f-4e77-8175-253093157a2f"
+START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+EVIDENCE = LegEvidence(
+    Source.SIXDOT50_SUMMARY, "ZAR", Figures(2, Decimal("200.00")),
+    Reported(cancelled_count=2, cancelled_amount=Decimal("200.00")),
+)
+
+
+@dataclass
+class ScriptedDriver:
+    """A driver whose cancel answers come from a script; every call is observed."""
+
+    cancels: list[Outcome | ProviderError]
+    resolves: list[ResolveOutcome | ProviderError] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    provider: Provider = Provider.SIXDOT50
+
+    def _observe(self, calls: CallObserver, operation: str) -> None:
+        handle = calls.before(operation)  # where a call is refused (the lease check)
+        self.calls.append(operation)
+        calls.after(handle, CallRecord("sixdot50", operation, 200, "ok", 1.0))
+
+    def cancel(self, target: dict[str, str], calls: CallObserver,
+               on_cutoff: str = "reject") -> Outcome:
+        self._observe(calls, "cancel_batch")
+        answer = self.cancels.pop(0)
+        if isinstance(answer, ProviderError):
+            raise answer
+        return answer
+
+    def resolve(self, target: dict[str, str], calls: CallObserver,
+                on_cutoff: str = "reject") -> ResolveOutcome:
+        self._observe(calls, "get_batch")
+        answer = self.resolves.pop(0)
+        if isinstance(answer, ProviderError):
+            raise answer
+        return answer
+
+    def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
+        self._observe(calls, "get_batch")
+        return EVIDENCE
+
+
+def make_ctx(uows: UnitOfWorkFactory, dispatcher: FakeDispatcher, driver: LegDriver | None,
+             clock: Clock | None = None, max_attempts: int = 8) -> Context:
+    """A 60 s lease, retries after 2 s doubling up to 300 s, no jitter."""
+    return Context(
+        uow_factory=uows,
+        drivers={driver.provider: driver} if driver else {},
+        dispatcher=dispatcher,
+        retry=RetryPolicy(2, 300, max_attempts),
+        lease_seconds=60,
+        clock=clock or Clock(START),
+        rng=lambda: 1.0,
+    )
+
+
+def message(key: str = "k1", **extra: object) -> dict[str, object]:
+    """A producer's message of one 6DOT50 leg."""
+    return {"request": {"idempotency_key": key,
+                        "legs": [{"provider": "sixdot50", "batch_id": BATCH}], **extra}}

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import FakeDispatcher
 from webhooks import create_app
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.services.context import Context, RetryPolicy
 from worker.services.submit import submit
 from worker.settings import Settings
@@ -29,7 +30,7 @@ def seed_jobs(engine: Engine, count: int) -> list[str]:
     start = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
     ids = []
     for i in range(count):
-        ctx = Context(engine, {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60,
+        ctx = Context(SqlUnitOfWorkFactory(engine), {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60,
                       clock=lambda i=i: start + timedelta(seconds=i))
         body = {"idempotency_key": f"job-{i}",
                 "legs": [{"provider": "bambora", "merchant": "T1", "payment_reference": str(i)}]}

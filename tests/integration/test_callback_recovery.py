@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import FakeDispatcher
 from worker.domain.states import Provider
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.paywall import Paywall
 from worker.services.context import Context, RetryPolicy
 from worker.services.drivers.paywall import PaywallDriver
@@ -51,8 +52,8 @@ def start(engine: Engine, rows: int) -> tuple[Context, Clock, list[str], str, st
     calls: list[str] = []
     driver = PaywallDriver(paywall_answering(rows, calls), ZoneInfo("Europe/Istanbul"), clock)
     dispatcher = FakeDispatcher()
-    ctx = Context(engine, {Provider.PAYWALL: driver}, dispatcher, RetryPolicy(1, 1, 3), 60,
-                  callback_timeout_seconds=900, clock=clock)
+    ctx = Context(SqlUnitOfWorkFactory(engine), {Provider.PAYWALL: driver}, dispatcher,
+                  RetryPolicy(1, 1, 3), 60, callback_timeout_seconds=900, clock=clock)
     job_id = submit(ctx, (), {"request": {"idempotency_key": "rec", "legs": [
         {"provider": "paywall", "scope": "bulk", "merchant_unique_code": "bulk-1",
          "payment_date": "2026-11-21"}]}}).job_id

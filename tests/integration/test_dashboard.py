@@ -24,6 +24,7 @@ from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Reject
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
 from worker.ledger import create_ledger_engine
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver, CallRecord
 from worker.providers.paywall_callbacks import expected_hash, parse_callback
 from worker.services.callbacks import settle_leg, store_page
@@ -126,8 +127,8 @@ def seed_ledger(engine: Engine, start: datetime | None = None) -> dict[str, str]
     """Jobs in every final state (and a big one in progress); their ids by idempotency key."""
     clock = Clock(start or datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
     dispatcher = FakeDispatcher()
-    ctx = Context(engine, _drivers(), dispatcher, RetryPolicy(1, 1, 3), 60, clock=clock,
-                  rng=lambda: 1.0)
+    ctx = Context(SqlUnitOfWorkFactory(engine), _drivers(), dispatcher, RetryPolicy(1, 1, 3),
+                  60, clock=clock, rng=lambda: 1.0)
     sixdot50 = "sixdot50"
 
     def job(key: str, legs: list[dict[str, Any]], **extra: Any) -> str:
@@ -333,7 +334,7 @@ def test_list_pages_follow_the_api_cursor(tmp_path: Path) -> None:
     engine = create_ledger_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
     start = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
     for i in range(30):
-        ctx = Context(engine, {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60,
+        ctx = Context(SqlUnitOfWorkFactory(engine), {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60,
                       clock=Clock(start + timedelta(seconds=i)))
         submit(ctx, (), {"request": {"idempotency_key": f"page-job-{i:02d}", "legs": [
             {"provider": "bambora", "merchant": "T1", "payment_reference": str(i)}]}})
@@ -421,7 +422,7 @@ def test_pages_escape_what_producers_wrote(tmp_path: Path) -> None:
     """An idempotency key with markup is shown as text, never run."""
     app = make_app(tmp_path)
     engine = create_ledger_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    ctx = Context(engine, {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60)
+    ctx = Context(SqlUnitOfWorkFactory(engine), {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60)
     key = "<script>alert('x')</script>"
     job_id = submit(ctx, (), {"request": {"idempotency_key": key, "legs": [
         {"provider": "bambora", "merchant": "<b>m</b>", "payment_reference": "r"}]}}).job_id

@@ -19,9 +19,9 @@ from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.records import (
     CallMade,
+    Lease,
     LegClaim,
     LegFinish,
-    Lease,
     NewCallbackPage,
     NewJob,
     NewLeg,

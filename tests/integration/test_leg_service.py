@@ -1,142 +1,71 @@
-"""The use cases against the real SQLite ledger, with a fake provider driver."""
+"""The use cases over the ledger in memory (``tests.fakes``), with a scripted provider driver."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
-from sqlalchemy import Engine
-
-from tests.conftest import FakeDispatcher
-from worker.domain.outcomes import Cancelled, Outcome, Rejected, ResolveOutcome, StillCancellable
-from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
-from worker.domain.states import JobState, LegState, Provider, Reason
-from worker.ledger import UnitOfWork
-from worker.providers.calls import CallObserver, CallRecord
-from worker.providers.errors import ProviderError, ProviderUnavailable, TransportError
-from worker.services.context import Context, RetryPolicy
+from tests.fakes import (
+    BATCH,
+    START,
+    FakeDispatcher,
+    FakeUnitsOfWork,
+    ScriptedDriver,
+    make_ctx,
+    message,
+)
+from tests.support import Clock
+from worker.domain.outcomes import Cancelled, Rejected, StillCancellable
+from worker.domain.reconciliation import LegEvidence
+from worker.domain.states import JobState, LegState, Reason
+from worker.providers.calls import CallObserver
+from worker.providers.errors import ProviderUnavailable, TransportError
 from worker.services.legs import process_leg
 from worker.services.submit import submit
 from worker.services.sweep import sweep
-from worker.services.views import get_job
-
-BATCH = "f945d71c-b00f-4e77-8175-253093157a2f"
-EVIDENCE = LegEvidence(
-    Source.SIXDOT50_SUMMARY, "ZAR", Figures(2, Decimal("200.00")),
-    Reported(cancelled_count=2, cancelled_amount=Decimal("200.00")),
-)
 
 
-@dataclass
-class ScriptedDriver:
-    """A driver whose cancel answers come from a script; every call is observed."""
-
-    cancels: list[Outcome | ProviderError]
-    resolves: list[ResolveOutcome | ProviderError] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)
-    provider: Provider = Provider.SIXDOT50
-
-    def _observe(self, calls: CallObserver, operation: str) -> None:
-        handle = calls.before(operation)  # where a call is refused (the lease check)
-        self.calls.append(operation)
-        calls.after(handle, CallRecord("sixdot50", operation, 200, "ok", 1.0))
-
-    def cancel(self, target: dict[str, str], calls: CallObserver,
-               on_cutoff: str = "reject") -> Outcome:
-        self._observe(calls, "cancel_batch")
-        answer = self.cancels.pop(0)
-        if isinstance(answer, ProviderError):
-            raise answer
-        return answer
-
-    def resolve(self, target: dict[str, str], calls: CallObserver,
-                on_cutoff: str = "reject") -> ResolveOutcome:
-        self._observe(calls, "get_batch")
-        answer = self.resolves.pop(0)
-        if isinstance(answer, ProviderError):
-            raise answer
-        return answer
-
-    def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
-        self._observe(calls, "get_batch")
-        return EVIDENCE
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def make_ctx(engine: Engine, dispatcher: FakeDispatcher, driver: ScriptedDriver | None,
-             clock: Clock | None = None, max_attempts: int = 8) -> Context:
-    return Context(
-        engine=engine,
-        drivers={Provider.SIXDOT50: driver} if driver else {},
-        dispatcher=dispatcher,
-        retry=RetryPolicy(2, 300, max_attempts),
-        lease_seconds=60,
-        clock=clock or Clock(),
-        rng=lambda: 1.0,
-    )
-
-
-def message(key: str = "k1", **extra: object) -> dict[str, object]:
-    return {"request": {"idempotency_key": key,
-                        "legs": [{"provider": "sixdot50", "batch_id": BATCH}], **extra}}
-
-
-def only_leg(engine: Engine, job_id: str) -> dict[str, object]:
-    job = get_job(engine, job_id)
-    assert job is not None
-    return job["legs"][0]  # type: ignore[no-any-return]
-
-
-def test_submit_creates_job_and_dispatches_its_legs(engine: Engine,
+def test_submit_creates_job_and_dispatches_its_legs(uows: FakeUnitsOfWork,
                                                     dispatcher: FakeDispatcher) -> None:
     """A valid message becomes an accepted job with one pending leg, dispatched once."""
-    result = submit(make_ctx(engine, dispatcher, None), (), message())
+    result = submit(make_ctx(uows, dispatcher, None), (), message())
     assert result.created and result.state is JobState.ACCEPTED
     assert len(dispatcher.legs) == 1
-    assert only_leg(engine, result.job_id)["state"] == "pending"
+    assert uows.only_leg(result.job_id).state == "pending"
 
 
-def test_cancel_then_summary_reconciles(engine: Engine, dispatcher: FakeDispatcher) -> None:
+def test_cancel_then_summary_reconciles(uows: FakeUnitsOfWork, dispatcher: FakeDispatcher) -> None:
     """Given a cancellable batch, one round cancels it, reads the summary and reconciles."""
     driver = ScriptedDriver([Cancelled(already=False, reference=BATCH)])
-    ctx = make_ctx(engine, dispatcher, driver)
+    ctx = make_ctx(uows, dispatcher, driver)
     job_id = submit(ctx, (), message(expect={"count": 2, "amount": "200.00"})).job_id
     step = process_leg(ctx, dispatcher.legs[0][0])
-    job = get_job(engine, job_id)
-    assert job is not None
+    job = uows.job(job_id)
     assert step.state is LegState.CANCELLED
-    assert job["state"] == "reconciled"
-    assert job["legs"][0]["attempts"] == 2  # the cancel and the summary read
-    assert job["reconciliation"] == {"state": "matched", "differences": []}
+    assert job.state == "reconciled"
+    assert uows.only_leg(job_id).attempts == 2  # the cancel and the summary read
+    assert job.reconciliation == {"state": "matched", "differences": []}
 
 
-def test_expect_mismatch_ends_the_job_mismatch(engine: Engine,
+def test_expect_mismatch_ends_the_job_mismatch(uows: FakeUnitsOfWork,
                                                dispatcher: FakeDispatcher) -> None:
     """Totals that disagree with what the legs cancelled end the job in mismatch."""
-    ctx = make_ctx(engine, dispatcher, ScriptedDriver([Cancelled(already=False)]))
+    ctx = make_ctx(uows, dispatcher, ScriptedDriver([Cancelled(already=False)]))
     job_id = submit(ctx, (), message(expect={"count": 3, "amount": "300.00"})).job_id
     process_leg(ctx, dispatcher.legs[0][0])
-    job = get_job(engine, job_id)
-    assert job is not None and job["state"] == "mismatch"
-    assert {d["field"] for d in job["reconciliation"]["differences"]} == {
+    job = uows.job(job_id)
+    assert job.state == "mismatch"
+    assert {d["field"] for d in job.reconciliation["differences"]} == {
         "cancelled_count", "cancelled_amount"}
 
 
-def test_transient_errors_retry_then_succeed(engine: Engine, dispatcher: FakeDispatcher) -> None:
+def test_transient_errors_retry_then_succeed(uows: FakeUnitsOfWork,
+                                             dispatcher: FakeDispatcher) -> None:
     """503, 503, then success: the leg ends cancelled after three cancel attempts."""
     unavailable = ProviderUnavailable("503", provider="sixdot50", operation="cancel_batch")
     driver = ScriptedDriver([unavailable, unavailable, Cancelled(already=False)])
-    clock = Clock()
-    ctx = make_ctx(engine, dispatcher, driver, clock)
+    clock = Clock(START)
+    ctx = make_ctx(uows, dispatcher, driver, clock)
     job_id = submit(ctx, (), message()).job_id
     leg_id = dispatcher.legs[0][0]
     delays = []
@@ -147,73 +76,74 @@ def test_transient_errors_retry_then_succeed(engine: Engine, dispatcher: FakeDis
             clock.now += timedelta(seconds=step.retry_in)
     assert delays == [2.0, 4.0]
     assert driver.calls.count("cancel_batch") == 3
-    assert only_leg(engine, job_id)["state"] == "cancelled"
+    assert uows.only_leg(job_id).state == "cancelled"
 
 
-def test_retries_exhausted_ends_failed(engine: Engine, dispatcher: FakeDispatcher) -> None:
+def test_retries_exhausted_ends_failed(uows: FakeUnitsOfWork, dispatcher: FakeDispatcher) -> None:
     """A provider that stays down ends the leg failed/retries_exhausted after max attempts."""
     down = ProviderUnavailable("503", provider="sixdot50", operation="cancel_batch")
-    clock = Clock()
-    ctx = make_ctx(engine, dispatcher, ScriptedDriver([down, down, down]), clock, max_attempts=3)
+    clock = Clock(START)
+    ctx = make_ctx(uows, dispatcher, ScriptedDriver([down, down, down]), clock, max_attempts=3)
     job_id = submit(ctx, (), message()).job_id
     for _ in range(3):
         step = process_leg(ctx, dispatcher.legs[0][0])
         clock.now += timedelta(seconds=step.retry_in or 0)
-    leg = only_leg(engine, job_id)
-    assert (leg["state"], leg["reason"]) == ("failed", "retries_exhausted")
-    assert get_job(engine, job_id)["state"] == "failed"  # type: ignore[index]
+    leg = uows.only_leg(job_id)
+    assert (leg.state, leg.reason) == ("failed", "retries_exhausted")
+    assert uows.job(job_id).state == "failed"
 
 
-def test_rejection_is_final_without_retry(engine: Engine, dispatcher: FakeDispatcher) -> None:
+def test_rejection_is_final_without_retry(uows: FakeUnitsOfWork,
+                                          dispatcher: FakeDispatcher) -> None:
     """A permanent refusal ends the leg rejected with its reason, and the job failed."""
     driver = ScriptedDriver([Rejected(Reason.NOT_CANCELLABLE, "batch is CLOSED")])
-    ctx = make_ctx(engine, dispatcher, driver)
+    ctx = make_ctx(uows, dispatcher, driver)
     job_id = submit(ctx, (), message()).job_id
     step = process_leg(ctx, dispatcher.legs[0][0])
     assert step.retry_in is None
-    leg = only_leg(engine, job_id)
-    assert (leg["state"], leg["reason"]) == ("rejected", "not_cancellable")
-    assert get_job(engine, job_id)["state"] == "failed"  # type: ignore[index]
+    leg = uows.only_leg(job_id)
+    assert (leg.state, leg.reason) == ("rejected", "not_cancellable")
+    assert uows.job(job_id).state == "failed"
 
 
-def test_ambiguous_timeout_is_resolved_by_a_read(engine: Engine,
+def test_ambiguous_timeout_is_resolved_by_a_read(uows: FakeUnitsOfWork,
                                                  dispatcher: FakeDispatcher) -> None:
     """A timeout after send leaves the leg unknown; the next round reads before cancelling."""
     lost = TransportError("timeout", provider="sixdot50", operation="cancel_batch",
                           ambiguous=True)
     driver = ScriptedDriver([lost], resolves=[Cancelled(already=False, reference=BATCH)])
-    clock = Clock()
-    ctx = make_ctx(engine, dispatcher, driver, clock)
+    clock = Clock(START)
+    ctx = make_ctx(uows, dispatcher, driver, clock)
     job_id = submit(ctx, (), message()).job_id
     leg_id = dispatcher.legs[0][0]
     step = process_leg(ctx, leg_id)
-    assert only_leg(engine, job_id)["state"] == "unknown"
+    assert uows.only_leg(job_id).state == "unknown"
     clock.now += timedelta(seconds=step.retry_in or 0)
     process_leg(ctx, leg_id)
     assert driver.calls == ["cancel_batch", "get_batch", "get_batch"]
-    assert only_leg(engine, job_id)["state"] == "cancelled"
+    assert uows.only_leg(job_id).state == "cancelled"
 
 
-def test_read_finding_target_untouched_then_cancels(engine: Engine,
+def test_read_finding_target_untouched_then_cancels(uows: FakeUnitsOfWork,
                                                     dispatcher: FakeDispatcher) -> None:
     """If the read after an ambiguous answer finds the batch still DRAFT, cancel is safe."""
     lost = TransportError("reset", provider="sixdot50", operation="cancel_batch", ambiguous=True)
     driver = ScriptedDriver([lost, Cancelled(already=False)], resolves=[StillCancellable()])
-    clock = Clock()
-    ctx = make_ctx(engine, dispatcher, driver, clock)
+    clock = Clock(START)
+    ctx = make_ctx(uows, dispatcher, driver, clock)
     job_id = submit(ctx, (), message()).job_id
     step = process_leg(ctx, dispatcher.legs[0][0])
     clock.now += timedelta(seconds=step.retry_in or 0)
     process_leg(ctx, dispatcher.legs[0][0])
     assert driver.calls == ["cancel_batch", "get_batch", "cancel_batch", "get_batch"]
-    assert only_leg(engine, job_id)["state"] == "cancelled"
+    assert uows.only_leg(job_id).state == "cancelled"
 
 
-def test_same_key_three_times_calls_the_provider_once(engine: Engine,
+def test_same_key_three_times_calls_the_provider_once(uows: FakeUnitsOfWork,
                                                       dispatcher: FakeDispatcher) -> None:
     """Resubmitting a key answers the existing job; a finished leg is never dispatched again."""
     driver = ScriptedDriver([Cancelled(already=False)])
-    ctx = make_ctx(engine, dispatcher, driver)
+    ctx = make_ctx(uows, dispatcher, driver)
     first = submit(ctx, (), message())
     process_leg(ctx, dispatcher.legs[0][0])
     again = [submit(ctx, (), message()) for _ in range(2)]
@@ -223,11 +153,11 @@ def test_same_key_three_times_calls_the_provider_once(engine: Engine,
     assert driver.calls.count("cancel_batch") == 1
 
 
-def test_a_leg_runs_once_even_if_dispatched_twice(engine: Engine,
+def test_a_leg_runs_once_even_if_dispatched_twice(uows: FakeUnitsOfWork,
                                                   dispatcher: FakeDispatcher) -> None:
     """A duplicate message for a finished leg changes nothing and calls nobody."""
     driver = ScriptedDriver([Cancelled(already=False)])
-    ctx = make_ctx(engine, dispatcher, driver)
+    ctx = make_ctx(uows, dispatcher, driver)
     submit(ctx, (), message())
     leg_id = dispatcher.legs[0][0]
     process_leg(ctx, leg_id)
@@ -235,10 +165,10 @@ def test_a_leg_runs_once_even_if_dispatched_twice(engine: Engine,
     assert driver.calls.count("cancel_batch") == 1
 
 
-def test_invalid_messages_become_invalid_jobs(engine: Engine,
+def test_invalid_messages_become_invalid_jobs(uows: FakeUnitsOfWork,
                                               dispatcher: FakeDispatcher) -> None:
     """Malformed messages are kept as invalid jobs with errors; nothing is dispatched."""
-    ctx = make_ctx(engine, dispatcher, None)
+    ctx = make_ctx(uows, dispatcher, None)
     cases = [
         ((), {}),
         ((), {"request": "not an object"}),
@@ -248,27 +178,27 @@ def test_invalid_messages_become_invalid_jobs(engine: Engine,
     results = [submit(ctx, args, kwargs) for args, kwargs in cases]
     assert all(r.state is JobState.INVALID for r in results)
     assert len({r.job_id for r in results}) == 4
-    job = get_job(engine, results[3].job_id)
-    assert job is not None and job["idempotency_key"] == "bad-1" and job["errors"]
+    job = uows.job(results[3].job_id)
+    assert job.idempotency_key == "bad-1" and job.errors
     assert dispatcher.legs == []
 
 
-def test_missing_provider_settings_reject_the_leg(engine: Engine,
+def test_missing_provider_settings_reject_the_leg(uows: FakeUnitsOfWork,
                                                   dispatcher: FakeDispatcher) -> None:
     """A provider without settings is refused per leg, never a crash."""
-    ctx = make_ctx(engine, dispatcher, None)
+    ctx = make_ctx(uows, dispatcher, None)
     job_id = submit(ctx, (), message()).job_id
     process_leg(ctx, dispatcher.legs[0][0])
-    leg = only_leg(engine, job_id)
-    assert (leg["state"], leg["reason"]) == ("rejected", "provider_not_configured")
+    leg = uows.only_leg(job_id)
+    assert (leg.state, leg.reason) == ("rejected", "provider_not_configured")
 
 
-def test_sweep_takes_over_a_leg_whose_worker_died(engine: Engine,
+def test_sweep_takes_over_a_leg_whose_worker_died(uows: FakeUnitsOfWork,
                                                   dispatcher: FakeDispatcher) -> None:
     """A leg left in flight past its lease is re-dispatched and resolved by a read."""
     driver = ScriptedDriver([], resolves=[Cancelled(already=False)])
-    clock = Clock()
-    ctx = make_ctx(engine, dispatcher, driver, clock)
+    clock = Clock(START)
+    ctx = make_ctx(uows, dispatcher, driver, clock)
     job_id = submit(ctx, (), message()).job_id
     leg_id = dispatcher.legs[0][0]
     from worker.services.legs import claim_leg
@@ -280,14 +210,13 @@ def test_sweep_takes_over_a_leg_whose_worker_died(engine: Engine,
     assert dispatcher.legs == [(leg_id, 0)]
     process_leg(ctx, leg_id)
     assert driver.calls[0] == "get_batch"
-    assert only_leg(engine, job_id)["state"] == "cancelled"
-    with UnitOfWork(engine) as ledger:
-        # The dead worker's call stays on record, without an outcome: it may have been made.
-        recorded = [(a.operation, a.outcome) for a in ledger.attempts_of(leg_id)]
+    assert uows.only_leg(job_id).state == "cancelled"
+    # The dead worker's call stays on record, without an outcome: it may have been made.
+    recorded = [(a.operation, a.outcome) for a in uows.attempts_of(leg_id)]
     assert recorded == [("in_flight", None), ("get_batch", "ok"), ("get_batch", "ok")]
 
 
-def test_a_failed_summary_read_is_read_again_by_the_sweep(engine: Engine,
+def test_a_failed_summary_read_is_read_again_by_the_sweep(uows: FakeUnitsOfWork,
                                                           dispatcher: FakeDispatcher) -> None:
     """Cancelled but its figures unread: the job waits, the sweep asks for the read, and the
     read reconciles the job."""
@@ -302,44 +231,43 @@ def test_a_failed_summary_read_is_read_again_by_the_sweep(engine: Engine,
                 raise ProviderUnavailable("500", provider="sixdot50", operation="get_batch")
             return super().read_evidence(target, calls)
 
-    ctx = make_ctx(engine, dispatcher, FlakyReads([Cancelled(already=False)]))
+    ctx = make_ctx(uows, dispatcher, FlakyReads([Cancelled(already=False)]))
     job_id = submit(ctx, (), message()).job_id
     leg_id = dispatcher.legs[0][0]
     process_leg(ctx, leg_id)
-    assert get_job(engine, job_id)["state"] == "in_progress"  # type: ignore[index]
+    assert uows.job(job_id).state == "in_progress"
     assert sweep(ctx).evidence_reads == 1 and dispatcher.evidence == [leg_id]
     assert refresh_evidence(ctx, leg_id)
-    assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]
+    assert uows.job(job_id).state == "reconciled"
 
 
-def test_the_submit_task_cancels_the_first_batch_itself(engine: Engine,
+def test_the_submit_task_cancels_the_first_batch_itself(uows: FakeUnitsOfWork,
                                                         dispatcher: FakeDispatcher) -> None:
     """With inline_first_round, a one-leg job is cancelled by its submit task: nothing else is
     dispatched, the attempt row was written before the call, and the job reconciles."""
     import dataclasses
 
     driver = ScriptedDriver([Cancelled(already=False)])
-    ctx = dataclasses.replace(make_ctx(engine, dispatcher, driver), inline_first_round=True)
+    ctx = dataclasses.replace(make_ctx(uows, dispatcher, driver), inline_first_round=True)
     job_id = submit(ctx, (), message()).job_id
-    job = get_job(engine, job_id)
-    assert job is not None and job["state"] == "reconciled"
+    job = uows.job(job_id)
+    assert job.state == "reconciled"
     assert dispatcher.legs == [] and driver.calls == ["cancel_batch", "get_batch"]
-    with UnitOfWork(engine) as ledger:
-        calls = [(a.operation, a.outcome) for a in ledger.attempts_of(job["legs"][0]["id"])]
+    calls = [(a.operation, a.outcome) for a in uows.attempts_of(uows.only_leg(job_id).id)]
     assert calls == [("cancel_batch", "ok"), ("get_batch", "ok")]
 
 
-def test_legs_beyond_the_first_batch_are_dispatched(engine: Engine,
+def test_legs_beyond_the_first_batch_are_dispatched(uows: FakeUnitsOfWork,
                                                     dispatcher: FakeDispatcher) -> None:
     """A job larger than one batch: the first batch runs inline, the rest go to the queue."""
     import dataclasses
 
     legs = [{"provider": "sixdot50", "batch_id": str(uuid.uuid4())} for _ in range(11)]
     driver = ScriptedDriver([Cancelled(already=False) for _ in range(11)])
-    ctx = dataclasses.replace(make_ctx(engine, dispatcher, driver), inline_first_round=True)
+    ctx = dataclasses.replace(make_ctx(uows, dispatcher, driver), inline_first_round=True)
     job_id = submit(ctx, (), {"request": {"idempotency_key": "big", "legs": legs}}).job_id
     assert driver.calls.count("cancel_batch") == 8  # the default bound per provider
     assert len(dispatcher.legs) == 3
     for leg_id, _ in dispatcher.legs:
         process_leg(ctx, leg_id)
-    assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]
+    assert uows.job(job_id).state == "reconciled"

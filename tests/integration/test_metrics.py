@@ -22,6 +22,7 @@ from worker.devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
 from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver, CallRecord
 from worker.providers.paywall_callbacks import expected_hash
 from worker.services.context import Context, RetryPolicy
@@ -81,8 +82,9 @@ class PageRecorder:
 def run_job(engine: Engine, request: dict[str, Any], driver: TimedDriver | None) -> str:
     """Submit ``request`` and, given a driver, run its one leg a single round."""
     dispatcher = FakeDispatcher()
-    ctx = Context(engine, {driver.provider: driver} if driver else {}, dispatcher,
-                  RetryPolicy(2, 300, 8), 60, clock=lambda: ACCEPTED_AT, rng=lambda: 1.0)
+    ctx = Context(SqlUnitOfWorkFactory(engine), {driver.provider: driver} if driver else {},
+                  dispatcher, RetryPolicy(2, 300, 8), 60, clock=lambda: ACCEPTED_AT,
+                  rng=lambda: 1.0)
     job_id = submit(ctx, (), {"request": request}).job_id
     if driver is not None:
         process_leg(ctx, dispatcher.legs[0][0])

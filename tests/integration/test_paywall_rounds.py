@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from tests.conftest import FakeDispatcher
 from worker.domain.states import LegState, Provider
 from worker.ledger import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.paywall import Paywall
 from worker.services.context import Context, RetryPolicy
 from worker.services.drivers.paywall import PaywallDriver
@@ -61,8 +62,9 @@ class Leg:
         self.clock = Clock()
         driver = PaywallDriver(api, ZoneInfo("Europe/Istanbul"), self.clock)
         dispatcher = FakeDispatcher()
-        self.ctx = Context(engine, {Provider.PAYWALL: driver}, dispatcher, RetryPolicy(1, 1, 4),
-                           60, callback_timeout_seconds=900, clock=self.clock)
+        self.ctx = Context(SqlUnitOfWorkFactory(engine), {Provider.PAYWALL: driver}, dispatcher,
+                           RetryPolicy(1, 1, 4), 60, callback_timeout_seconds=900,
+                           clock=self.clock)
         submit(self.ctx, (), {"request": {"idempotency_key": "rounds", "legs": [
             {"provider": "paywall", "scope": "bulk", "merchant_unique_code": "bulk-1",
              "payment_date": "2026-11-21"}]}})

@@ -20,6 +20,7 @@ from worker.domain.outcomes import AwaitingCallbacks, Outcome, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver
 from worker.providers.paywall_callbacks import expected_hash, parse_callback
 from worker.services.callbacks import settle_for_page, store_page
@@ -66,7 +67,7 @@ def pages(failed: int = 0, scope: str | None = "cancel") -> list[bytes]:
 
 def context(engine: Engine) -> tuple[Context, FakeDispatcher]:
     dispatcher = FakeDispatcher()
-    ctx = Context(engine, {Provider.PAYWALL: AcceptingPaywall()}, dispatcher,
+    ctx = Context(SqlUnitOfWorkFactory(engine), {Provider.PAYWALL: AcceptingPaywall()}, dispatcher,
                   RetryPolicy(1, 1, 3), 60, clock=lambda: NOW)
     return ctx, dispatcher
 

@@ -23,8 +23,9 @@ from webhooks.openapi import openapi_document
 from worker.cli import app as cli
 from worker.devstack.filled_ledger import fill_job
 from worker.domain.reconciliation import LEG_RECONCILIATION_KEYS
-from worker.ledger import UnitOfWork, create_ledger_engine
+from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs
+from worker.ledger.uow import SqlUnitOfWork
 from worker.services.jobs import refresh_job
 from worker.settings import Settings, load_settings
 
@@ -48,15 +49,17 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, Pa
                               api_token=TOKEN))
     engine = create_ledger_engine(f"sqlite:///{path}")
     job_id = fill_job(engine, "shape", 3)
-    with UnitOfWork(engine) as ledger:
-        leg_id, recon = ledger.conn.execute(
+    with SqlUnitOfWork(engine) as uow:
+        leg_id, recon = uow.conn.execute(
             select(legs.c.id, legs.c.reconciliation).where(legs.c.position == 1)).one()
         assert set(recon) == KEYS  # written in the contract's shape
-        ledger.conn.execute(update(legs).where(legs.c.id == leg_id)
-                            .values(reconciliation=old_shape(recon)))
-        ledger.update_job(job_id, reconciliation=None)
-        refresh_job(ledger, job_id, ledger.get_job(job_id).updated_at)  # type: ignore[union-attr]
-        ledger.commit()
+        uow.conn.execute(update(legs).where(legs.c.id == leg_id)
+                         .values(reconciliation=old_shape(recon)))
+        job = uow.jobs.get(job_id)
+        assert job is not None
+        uow.jobs.set_state(job_id, job.state, None, job.updated_at)
+        refresh_job(uow, job_id, job.updated_at)
+        uow.commit()
     engine.dispose()
     yield app, path, job_id
     app.extensions["cancelflow"]["engine"].dispose()

@@ -25,7 +25,10 @@ from worker.devstack.waiting import wait_until
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
 from worker.ledger.reads import fold_tallies, read_views
+from worker.ledger.records import CallMade
 from worker.ledger.tables import LATENCY_BOUNDS_MS, attempts, jobs, leg_tallies, legs
+from worker.ledger.uow import SqlUnitOfWork
+from worker.providers.calls import CallRecord
 from worker.settings import Settings
 
 
@@ -179,12 +182,11 @@ def scrape_statements(client: FlaskClient) -> tuple[list[str], str]:
 def add_calls(engine: Engine, leg_id: str, count: int) -> None:
     """``count`` finished calls for one leg, as the ledger records a round's calls."""
     now = datetime.now(UTC)
-    rows = [{"leg_id": leg_id, "operation": "get_payment", "started_at": now,
-             "finished_at": now, "http_status": 200, "outcome": "ok", "provider_code": None,
-             "request_id": None, "latency_ms": float(n % 300)} for n in range(count)]
-    with UnitOfWork(engine) as ledger:
-        ledger.record_attempts([], rows, [])
-        ledger.commit()
+    calls = [(leg_id, CallMade("get_payment", now, CallRecord(
+        "sixdot50", "get_payment", 200, "ok", float(n % 300)), now)) for n in range(count)]
+    with SqlUnitOfWork(engine) as uow:
+        uow.attempts.record_round([], calls, [])
+        uow.commit()
 
 
 def test_a_scrape_costs_the_same_with_10_or_10000_calls_recorded(engine: Engine,
