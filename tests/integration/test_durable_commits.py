@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from tests.conftest import FakeDispatcher
-from tests.integration.test_leg_service import BATCH, ScriptedDriver, make_ctx, message
+from tests.fakes import BATCH, FakeDispatcher, ScriptedDriver, make_ctx, message
 from tests.unit.test_paywall_callbacks import page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.paywall_callbacks import parse_callback
 from worker.services.callbacks import store_page
 from worker.services.legs import claim_legs, run_claimed
@@ -57,9 +57,10 @@ def test_each_path_commits_at_its_level(
     on the same pooled connection right after."""
     engine, levels = sqlite_ledger
     raw = json.dumps(page()).encode()
+    uows = SqlUnitOfWorkFactory(engine)
     assert commits_of(levels, lambda: store_page(
-        engine, parse_callback(raw), raw, datetime.now(UTC))) == [FULL]
-    ctx = make_ctx(engine, dispatcher, ScriptedDriver([Cancelled(already=False,
+        uows, parse_callback(raw), raw, datetime.now(UTC))) == [FULL]
+    ctx = make_ctx(uows, dispatcher, ScriptedDriver([Cancelled(already=False,
                                                                  reference=BATCH)]))
     assert commits_of(levels, lambda: submit(ctx, (), message("durable"))) == [FULL]
     assert commits_of(levels, lambda: submit(ctx, (), {"request": "no"})) == [FULL]

@@ -15,13 +15,13 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from tests.conftest import FakeDispatcher
-from tests.integration.test_leg_service import Clock, make_ctx
+from tests.fakes import START, FakeDispatcher, make_ctx
 from tests.seeds import example_body
+from tests.support import Clock
 from worker.domain.outcomes import Cancelled, Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
-from worker.ledger import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver
 from worker.providers.sixdot50 import SixDot50
 from worker.services.context import Context
@@ -89,7 +89,7 @@ class PaywallCancelled:
 
 def context(engine: Engine, dispatcher: FakeDispatcher, sixdot50: SixDot50Answers,
             clock: Clock) -> Context:
-    base = make_ctx(engine, dispatcher, None, clock)
+    base = make_ctx(SqlUnitOfWorkFactory(engine), dispatcher, None, clock)
     return dataclasses.replace(base, callback_timeout_seconds=TIMEOUT, drivers={
         Provider.SIXDOT50: sixdot50.driver(), Provider.PAYWALL: PaywallCancelled()})
 
@@ -103,13 +103,13 @@ def mirrored_job(ctx: Context, dispatcher: FakeDispatcher) -> tuple[str, str]:
     job_id = submit(ctx, (), {"request": request}).job_id
     for leg_id, _countdown in list(dispatcher.legs):
         process_leg(ctx, leg_id)
-    job = get_job(ctx.engine, job_id)
-    assert job is not None
-    return job_id, job["legs"][0]["id"]
+    return job_id, job_of(ctx, job_id)["legs"][0]["id"]
 
 
 def job_of(ctx: Context, job_id: str) -> dict[str, Any]:
-    job = get_job(ctx.engine, job_id)
+    """The job as the API shows it."""
+    assert isinstance(ctx.uow_factory, SqlUnitOfWorkFactory)
+    job = get_job(ctx.uow_factory.engine, job_id)
     assert job is not None
     return job
 
@@ -120,7 +120,7 @@ def test_a_summary_one_payment_short_ends_the_job_mismatch_at_the_timeout(
     """Given mirrored 6DOT50 and Paywall legs both cancelled, the summary one payment short:
     the job waits, reads the summary an interval apart, and CALLBACK_TIMEOUT_SECONDS after the
     cancel ends `mismatch` with the summary in hand and the difference, never in_progress."""
-    clock, sixdot50 = Clock(), SixDot50Answers()
+    clock, sixdot50 = Clock(START), SixDot50Answers()
     ctx = context(engine, dispatcher, sixdot50, clock)
     cancelled_at = clock.now
     job_id, leg_id = mirrored_job(ctx, dispatcher)
@@ -149,8 +149,8 @@ def test_a_summary_one_payment_short_ends_the_job_mismatch_at_the_timeout(
     assert leg["reconciliation"]["reported"]["cancelled_count"] == 184
     assert {"leg": leg_id, "field": "cancelled_count", "expected": "185",
             "reported": "184"} in job["reconciliation"]["differences"]
-    with UnitOfWork(engine) as ledger:
-        bodies = [a.response_body for a in ledger.attempts_of(leg_id)]
+    with SqlUnitOfWorkFactory(engine)(read_only=True) as uow:
+        bodies = [a.response_body for a in uow.attempts.of_leg(leg_id)]
     assert len(bodies) == 2 + reads and all('"summary"' in (b or "") for b in bodies)
 
 
@@ -159,7 +159,7 @@ def test_figures_that_come_to_add_up_end_the_wait_at_once(
 ) -> None:
     """The last payment settles during the wait: the next read ends it, long before the
     timeout, with those figures and no note of a timeout."""
-    clock, sixdot50 = Clock(), SixDot50Answers()
+    clock, sixdot50 = Clock(START), SixDot50Answers()
     ctx = context(engine, dispatcher, sixdot50, clock)
     job_id, leg_id = mirrored_job(ctx, dispatcher)
     sixdot50.settled = True
@@ -177,7 +177,7 @@ def test_figures_that_come_to_add_up_end_the_wait_at_once(
 def test_the_number_of_reads_is_capped_too(engine: Engine, dispatcher: FakeDispatcher) -> None:
     """Reads asked for again and again before the deadline (duplicated messages) still end the
     wait at the cap, with the evidence in hand."""
-    clock, sixdot50 = Clock(), SixDot50Answers()
+    clock, sixdot50 = Clock(START), SixDot50Answers()
     ctx = context(engine, dispatcher, sixdot50, clock)
     job_id, leg_id = mirrored_job(ctx, dispatcher)
 
@@ -194,7 +194,7 @@ def test_a_leg_that_never_gets_figures_ends_the_job_mismatch_at_the_timeout(
     """Given a cancel and every read answered without a summary: the wait still ends
     CALLBACK_TIMEOUT_SECONDS after the cancel, the job `mismatch` with a difference that says
     the figures are missing, never in_progress."""
-    clock, sixdot50 = Clock(), SixDot50Answers(without_summary=True)
+    clock, sixdot50 = Clock(START), SixDot50Answers(without_summary=True)
     ctx = context(engine, dispatcher, sixdot50, clock)
     job_id, leg_id = mirrored_job(ctx, dispatcher)
     assert job_of(ctx, job_id)["state"] == "in_progress"

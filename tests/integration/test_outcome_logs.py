@@ -5,34 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from tests.conftest import FakeDispatcher
-from tests.integration.test_leg_service import ScriptedDriver, make_ctx, message
+from tests.fakes import BATCH, FakeDispatcher, FakeUnitsOfWork, ScriptedDriver, make_ctx, message
 from worker.domain.outcomes import Cancelled, Outcome
 from worker.domain.states import LegState
-from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.logconfig import JsonFormatter
 from worker.providers.calls import CallObserver, CallRecord
 from worker.providers.errors import NotCancellable, ProviderError, ProviderUnavailable
 from worker.services.legs import process_leg
 from worker.services.submit import submit
 
-BATCH = "f945d71c-b00f-4e77-8175-253093157a2f"
 FIELDS = ("job_id", "leg_id", "provider", "state", "reason", "provider_code")
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_ledger_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    upgrade_ledger(engine)
-    yield engine
-    engine.dispose()
 
 
 @dataclass
@@ -51,10 +37,10 @@ class AnsweringDriver(ScriptedDriver):
         return answer
 
 
-def _run_one_leg(engine: Engine, driver: ScriptedDriver | None, caplog: pytest.LogCaptureFixture,
-                 max_attempts: int = 8) -> tuple[str, str]:
+def _run_one_leg(uows: FakeUnitsOfWork, driver: ScriptedDriver | None,
+                 caplog: pytest.LogCaptureFixture, max_attempts: int = 8) -> tuple[str, str]:
     dispatcher = FakeDispatcher()
-    ctx = make_ctx(engine, dispatcher, driver, max_attempts=max_attempts)
+    ctx = make_ctx(uows, dispatcher, driver, max_attempts=max_attempts)
     job_id = submit(ctx, (), message()).job_id
     leg_id = dispatcher.legs[0][0]
     with caplog.at_level(logging.INFO):
@@ -67,13 +53,13 @@ def _outcome_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 def test_a_refused_leg_is_a_warning_with_its_ids_reason_and_provider_code(
-    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+    uows: FakeUnitsOfWork, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A provider's refusal: one WARNING naming job, leg, provider, reason and the code."""
     refusal = NotCancellable("batch already submitted", provider="sixdot50",
                              operation="cancel_batch", http_status=409,
                              provider_code="BATCH_SUBMITTED")
-    job_id, leg_id = _run_one_leg(sqlite_engine, AnsweringDriver([refusal]), caplog)
+    job_id, leg_id = _run_one_leg(uows, AnsweringDriver([refusal]), caplog)
     leg_line, job_line = _outcome_lines(caplog)
     assert leg_line.levelno == logging.WARNING
     text = leg_line.getMessage()
@@ -91,10 +77,10 @@ def test_a_refused_leg_is_a_warning_with_its_ids_reason_and_provider_code(
 
 
 def test_a_provider_without_settings_is_logged_as_such(
-    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+    uows: FakeUnitsOfWork, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A leg refused for missing settings says so: the trial's 1,000 silent failures."""
-    job_id, leg_id = _run_one_leg(sqlite_engine, None, caplog)
+    job_id, leg_id = _run_one_leg(uows, None, caplog)
     [leg_line, _job_line] = _outcome_lines(caplog)
     assert (leg_line.reason, leg_line.provider_code, leg_line.job_id, leg_line.leg_id) == (
         "provider_not_configured", None, job_id, leg_id)
@@ -102,12 +88,12 @@ def test_a_provider_without_settings_is_logged_as_such(
 
 
 def test_spent_retries_are_logged_with_the_last_answer(
-    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+    uows: FakeUnitsOfWork, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A leg whose retries ran out ends failed / retries_exhausted, with the last HTTP status."""
     down = ProviderUnavailable("service unavailable", provider="sixdot50",
                                operation="cancel_batch", http_status=503)
-    _job_id, leg_id = _run_one_leg(sqlite_engine, AnsweringDriver([down]), caplog,
+    _job_id, leg_id = _run_one_leg(uows, AnsweringDriver([down]), caplog,
                                    max_attempts=1)
     leg_line, job_line = _outcome_lines(caplog)
     assert (leg_line.state, leg_line.reason, leg_line.http_status, leg_line.leg_id) == (
@@ -116,11 +102,11 @@ def test_spent_retries_are_logged_with_the_last_answer(
 
 
 def test_a_cancelled_leg_is_quiet_and_the_job_end_is_one_line(
-    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+    uows: FakeUnitsOfWork, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A cancelled leg logs no warning; its job's end is one INFO line with the counts."""
     job_id, _leg_id = _run_one_leg(
-        sqlite_engine, ScriptedDriver([Cancelled(already=False, reference=BATCH)]), caplog)
+        uows, ScriptedDriver([Cancelled(already=False, reference=BATCH)]), caplog)
     [job_line] = _outcome_lines(caplog)
     assert job_line.levelno == logging.INFO and job_line.state == "reconciled"
     assert job_line.leg_counts == {LegState.CANCELLED.value: 1}

@@ -1,6 +1,6 @@
-"""Paywall legs round by round on the real ledger, Paywall over MockTransport: "not at this time"
-(269) retried while the day is on, and an answer that may have taken effect read before any
-second cancel."""
+"""Paywall legs round by round on the ledger in memory, Paywall over MockTransport: "not at this
+time" (269) retried while the day is on, and an answer that may have taken effect read before
+any second cancel."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import Engine
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher, FakeUnitsOfWork
 from worker.domain.states import LegState, Provider
-from worker.ledger import UnitOfWork
-from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.paywall import Paywall
 from worker.services.context import Context, RetryPolicy
 from worker.services.drivers.paywall import PaywallDriver
@@ -47,7 +44,7 @@ class Clock:
 class Leg:
     """One Paywall bulk leg whose provider answers come from a script, one per call."""
 
-    def __init__(self, engine: Engine, answers: list[tuple[int, Any]]) -> None:
+    def __init__(self, uows: FakeUnitsOfWork, answers: list[tuple[int, Any]]) -> None:
         self.calls: list[str] = []
         script: Iterator[tuple[int, Any]] = iter(answers)
 
@@ -59,10 +56,11 @@ class Leg:
         api = Paywall(httpx.Client(transport=httpx.MockTransport(handler)),
                       public_url="https://pw/p", private_url="https://pw/s",
                       public_headers=(SecretStr("k"), SecretStr("c")), private_headers=None)
+        self.uows = uows
         self.clock = Clock()
         driver = PaywallDriver(api, ZoneInfo("Europe/Istanbul"), self.clock)
         dispatcher = FakeDispatcher()
-        self.ctx = Context(SqlUnitOfWorkFactory(engine), {Provider.PAYWALL: driver}, dispatcher,
+        self.ctx = Context(uows, {Provider.PAYWALL: driver}, dispatcher,
                            RetryPolicy(1, 1, 4), 60, callback_timeout_seconds=900,
                            clock=self.clock)
         submit(self.ctx, (), {"request": {"idempotency_key": "rounds", "legs": [
@@ -76,13 +74,12 @@ class Leg:
         process_leg(self.ctx, self.id)
 
     def record(self) -> Any:
-        with UnitOfWork(self.ctx.engine) as ledger:
-            return ledger.get_leg(self.id)
+        return self.uows.ledger.legs[self.id]
 
 
-def test_269_while_the_day_is_on_is_retried_until_accepted(engine: Engine) -> None:
+def test_269_while_the_day_is_on_is_retried_until_accepted(uows: FakeUnitsOfWork) -> None:
     """Two 269s at noon in Istanbul, then accepted: the leg waits for callbacks, no refund."""
-    leg = Leg(engine, [(200, NOT_NOW), (200, NOT_NOW), (200, QUEUED)])
+    leg = Leg(uows, [(200, NOT_NOW), (200, NOT_NOW), (200, QUEUED)])
     assert leg.record().state is LegState.RETRYING
     leg.next_round()
     leg.next_round()
@@ -92,9 +89,9 @@ def test_269_while_the_day_is_on_is_retried_until_accepted(engine: Engine) -> No
     assert leg.calls == ["cancel", "cancel", "cancel"]
 
 
-def test_269_past_the_attempts_budget_ends_failed_with_the_reason(engine: Engine) -> None:
+def test_269_past_the_attempts_budget_ends_failed_with_the_reason(uows: FakeUnitsOfWork) -> None:
     """A 269 that never lifts ends retries_exhausted, saying what Paywall answered."""
-    leg = Leg(engine, [(200, NOT_NOW)] * 4)
+    leg = Leg(uows, [(200, NOT_NOW)] * 4)
     for _ in range(3):
         leg.next_round()
     record = leg.record()
@@ -108,18 +105,18 @@ def test_269_past_the_attempts_budget_ends_failed_with_the_reason(engine: Engine
                                                        "Body": {"Result": False}}),
 ])
 def test_an_answer_that_may_have_taken_effect_is_read_before_cancelling_again(
-        engine: Engine, ambiguous: tuple[int, Any]) -> None:
+        uows: FakeUnitsOfWork, ambiguous: tuple[int, Any]) -> None:
     """After a 5xx, exception code or Body.Result false, cancel rows read mean no second cancel."""
-    leg = Leg(engine, [ambiguous, (200, rows("cancel"))])
+    leg = Leg(uows, [ambiguous, (200, rows("cancel"))])
     assert (leg.record().state, leg.record().needs_resolve) == (LegState.UNKNOWN, True)
     leg.next_round()
     assert leg.record().state is LegState.AWAITING_CALLBACKS
     assert leg.calls == ["cancel", "query"]
 
 
-def test_a_read_showing_no_cancel_lets_the_cancel_go_again(engine: Engine) -> None:
+def test_a_read_showing_no_cancel_lets_the_cancel_go_again(uows: FakeUnitsOfWork) -> None:
     """After an ambiguous answer, a query with only the sale rows means nothing was taken."""
-    leg = Leg(engine, [(502, None), (200, rows("sale")), (200, QUEUED)])
+    leg = Leg(uows, [(502, None), (200, rows("sale")), (200, QUEUED)])
     leg.next_round()
     assert leg.record().state is LegState.AWAITING_CALLBACKS
     assert leg.calls == ["cancel", "query", "cancel"]

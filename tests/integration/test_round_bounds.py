@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Engine
-
-from tests.conftest import FakeDispatcher
-from tests.integration.test_leg_service import (
+from tests.fakes import (
     BATCH,
-    Clock,
+    START,
+    FakeDispatcher,
+    FakeUnitsOfWork,
     ScriptedDriver,
     make_ctx,
     message,
-    only_leg,
 )
+from tests.support import Clock
 from worker.domain.outcomes import Cancelled, StillCancellable
-from worker.ledger import UnitOfWork
 from worker.providers.calls import CallObserver
 from worker.providers.errors import TransportError
 from worker.services.legs import claim_legs, process_leg, run_claimed
@@ -43,13 +41,13 @@ class SlowReadDriver(ScriptedDriver):
 
 
 def test_a_leg_whose_lease_ran_out_waiting_is_given_back_uncalled(
-    engine: Engine, dispatcher: FakeDispatcher
+    uows: FakeUnitsOfWork, dispatcher: FakeDispatcher
 ) -> None:
     """Given a claimed leg that waited past its lease's last safe start, its round calls
     nothing: the leg is pending again with no attempt, and dispatched again at once."""
-    clock = Clock()
+    clock = Clock(START)
     driver = ScriptedDriver([Cancelled(already=False, reference=BATCH)])
-    ctx = make_ctx(engine, dispatcher, driver, clock)
+    ctx = make_ctx(uows, dispatcher, driver, clock)
     job_id = submit(ctx, (), message("lease-1")).job_id
     leg_id = dispatcher.legs.pop()[0]
     claims = claim_legs(ctx, [leg_id])
@@ -58,10 +56,9 @@ def test_a_leg_whose_lease_ran_out_waiting_is_given_back_uncalled(
     steps = run_claimed(ctx, claims)
 
     assert driver.calls == []
-    leg = only_leg(engine, job_id)
-    assert (leg["state"], leg["attempts"]) == ("pending", 0)
-    with UnitOfWork(engine) as uow:
-        assert uow.attempts_of(leg_id) == []
+    leg = uows.only_leg(job_id)
+    assert (leg.state, leg.attempts) == ("pending", 0)
+    assert uows.attempts_of(leg_id) == []
     assert dispatcher.legs == [(leg_id, 0.0)]
     assert steps[0].retry_in == 0.0
     # Run again in time, the leg is cancelled by one call.
@@ -71,14 +68,14 @@ def test_a_leg_whose_lease_ran_out_waiting_is_given_back_uncalled(
 
 
 def test_a_lease_that_runs_short_between_calls_stops_before_the_cancel(
-    engine: Engine, dispatcher: FakeDispatcher
+    uows: FakeUnitsOfWork, dispatcher: FakeDispatcher
 ) -> None:
     """Given a leg read before its cancel, when the read leaves too little lease, the cancel is
     not sent: the leg is unknown (read again first), its one call counted, dispatched at once."""
-    clock = Clock()
+    clock = Clock(START)
     driver = SlowReadDriver([], resolves=[StillCancellable()])
     driver.clock = clock
-    ctx = make_ctx(engine, dispatcher, driver, clock)
+    ctx = make_ctx(uows, dispatcher, driver, clock)
     job_id = submit(ctx, (), message("lease-2")).job_id
     leg_id = dispatcher.legs.pop()[0]
     # A timeout after sending leaves the leg to be read before any new cancel.
@@ -90,22 +87,21 @@ def test_a_lease_that_runs_short_between_calls_stops_before_the_cancel(
     process_leg(ctx, leg_id)
 
     assert driver.calls == ["cancel_batch", "get_batch"]
-    leg = only_leg(engine, job_id)
-    assert (leg["state"], leg["attempts"]) == ("unknown", 2)
-    with UnitOfWork(engine) as uow:
-        assert [a.operation for a in uow.attempts_of(leg_id)] == ["cancel_batch", "get_batch"]
-    assert (len(driver.cancels), leg["reason"]) == (0, None)
+    leg = uows.only_leg(job_id)
+    assert (leg.state, leg.attempts) == ("unknown", 2)
+    assert [a.operation for a in uows.attempts_of(leg_id)] == ["cancel_batch", "get_batch"]
+    assert (len(driver.cancels), leg.reason) == (0, None)
 
 
 def test_pauses_spend_retries_once_a_leg_outlives_its_retry_budget(
-    engine: Engine, dispatcher: FakeDispatcher
+    uows: FakeUnitsOfWork, dispatcher: FakeDispatcher
 ) -> None:
     """Given a provider paused by 429s, a young leg waits without spending a retry; once older
     than its whole retry budget (attempts x RETRY_MAX_SECONDS) each pause spends one, and the leg
     ends failed / retries_exhausted instead of waiting for ever. No call is made."""
-    clock = Clock()
+    clock = Clock(START)
     driver = ScriptedDriver([])
-    ctx = make_ctx(engine, dispatcher, driver, clock, max_attempts=2)  # budget: 2 x 300 s
+    ctx = make_ctx(uows, dispatcher, driver, clock, max_attempts=2)  # budget: 2 x 300 s
     ctx.throttle.pause("sixdot50", 3600)
     job_id = submit(ctx, (), message("paused")).job_id
     leg_id = dispatcher.legs[0][0]
@@ -113,13 +109,11 @@ def test_pauses_spend_retries_once_a_leg_outlives_its_retry_budget(
     def round_after(seconds: float) -> tuple[str, int]:
         clock.now += timedelta(seconds=seconds)
         process_leg(ctx, leg_id)
-        with UnitOfWork(engine) as uow:
-            leg = uow.get_leg(leg_id)
-        assert leg is not None
+        leg = uows.ledger.legs[leg_id]
         return leg.state.value, leg.retries
 
     assert round_after(0) == ("retrying", 0)
     assert round_after(4000) == ("retrying", 1)
     assert round_after(4000)[0] == "failed"
-    assert only_leg(engine, job_id)["reason"] == "retries_exhausted"
+    assert uows.only_leg(job_id).reason == "retries_exhausted"
     assert driver.calls == []
