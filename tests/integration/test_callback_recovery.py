@@ -1,4 +1,4 @@
-"""Lost-callback recovery in stages, on the real ledger with Paywall over MockTransport."""
+"""Lost-callback recovery in stages, on the ledger in memory with Paywall over MockTransport."""
 
 from __future__ import annotations
 
@@ -7,26 +7,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import SecretStr
-from sqlalchemy import Engine
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher, FakeUnitsOfWork
+from tests.support import Clock
 from worker.domain.states import Provider
-from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.paywall import Paywall
 from worker.services.context import Context, RetryPolicy
 from worker.services.drivers.paywall import PaywallDriver
 from worker.services.legs import process_legs
 from worker.services.recovery import recover_leg
 from worker.services.submit import submit
-from worker.services.views import get_job
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def paywall_answering(rows: int, calls: list[str]) -> Paywall:
@@ -47,12 +37,12 @@ def paywall_answering(rows: int, calls: list[str]) -> Paywall:
                    public_headers=(SecretStr("k"), SecretStr("c")), private_headers=None)
 
 
-def start(engine: Engine, rows: int) -> tuple[Context, Clock, list[str], str, str]:
-    clock = Clock()
+def start(uows: FakeUnitsOfWork, rows: int) -> tuple[Context, Clock, list[str], str, str]:
+    clock = Clock(datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
     calls: list[str] = []
     driver = PaywallDriver(paywall_answering(rows, calls), ZoneInfo("Europe/Istanbul"), clock)
     dispatcher = FakeDispatcher()
-    ctx = Context(SqlUnitOfWorkFactory(engine), {Provider.PAYWALL: driver}, dispatcher,
+    ctx = Context(uows, {Provider.PAYWALL: driver}, dispatcher,
                   RetryPolicy(1, 1, 3), 60, callback_timeout_seconds=900, clock=clock)
     job_id = submit(ctx, (), {"request": {"idempotency_key": "rec", "legs": [
         {"provider": "paywall", "scope": "bulk", "merchant_unique_code": "bulk-1",
@@ -62,9 +52,9 @@ def start(engine: Engine, rows: int) -> tuple[Context, Clock, list[str], str, st
     return ctx, clock, calls, job_id, leg_id
 
 
-def test_recovery_asks_again_then_reads_the_query(engine: Engine) -> None:
+def test_recovery_asks_again_then_reads_the_query(uows: FakeUnitsOfWork) -> None:
     """After the timeout: a re-send request; after as long again: the query settles the leg."""
-    ctx, clock, calls, job_id, leg_id = start(engine, rows=3)
+    ctx, clock, calls, job_id, leg_id = start(uows, rows=3)
     assert recover_leg(ctx, leg_id) is None  # not due yet
     clock.now += timedelta(seconds=901)
     assert recover_leg(ctx, leg_id) == "resend_requested"
@@ -72,18 +62,18 @@ def test_recovery_asks_again_then_reads_the_query(engine: Engine) -> None:
     clock.now += timedelta(seconds=901)
     assert recover_leg(ctx, leg_id) == "recovered_from_query"
     assert calls == ["cancel", "callback", "query"]
-    job = get_job(engine, job_id)
-    assert job is not None and job["state"] == "reconciled"
-    assert job["legs"][0]["reconciliation"]["source"] == "paywall_query"
-    assert job["legs"][0]["attempts"] == 3
+    assert uows.job(job_id).state == "reconciled"
+    leg = uows.only_leg(job_id)
+    assert leg.reconciliation is not None and leg.reconciliation["source"] == "paywall_query"
+    assert leg.attempts == 3
 
 
-def test_recovery_gives_up_with_callback_timeout(engine: Engine) -> None:
+def test_recovery_gives_up_with_callback_timeout(uows: FakeUnitsOfWork) -> None:
     """When the query shows only part of the results, the leg ends failed/callback_timeout."""
-    ctx, clock, _calls, job_id, leg_id = start(engine, rows=2)
+    ctx, clock, _calls, job_id, leg_id = start(uows, rows=2)
     for expected in ("resend_requested", "query_incomplete", "failed"):
         clock.now += timedelta(seconds=901)
         assert recover_leg(ctx, leg_id) == expected
-    job = get_job(engine, job_id)
-    assert job is not None and job["state"] == "failed"
-    assert (job["legs"][0]["state"], job["legs"][0]["reason"]) == ("failed", "callback_timeout")
+    assert uows.job(job_id).state == "failed"
+    leg = uows.only_leg(job_id)
+    assert (leg.state, leg.reason) == ("failed", "callback_timeout")
