@@ -166,7 +166,7 @@ def seed_ledger(engine: Engine, start: datetime | None = None) -> dict[str, str]
                                 "Status": 5, "ErrorCode": 17, "ErrorMessage": "settled"})]
     for raw in pages:
         clock.tick(30)
-        store_page(engine, parse_callback(raw), raw, clock())
+        store_page(ctx.uow_factory, parse_callback(raw), raw, clock())
     settle_leg(ctx, dispatcher.settles[0])  # the Paywall leg, waiting on those pages
     # A few more of the big job's legs, in one batch like a worker takes them.
     clock.tick()
