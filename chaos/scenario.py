@@ -23,9 +23,9 @@ import httpx
 from sqlalchemy import func, select
 
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import callback_pages, jobs, legs
 from worker.producer import publish

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.devstack.waiting import wait_until
+from devstack.waiting import wait_until
 from worker.services.views import get_job
 
 FINAL_JOB_STATES = {"reconciled", "mismatch", "failed", "invalid"}

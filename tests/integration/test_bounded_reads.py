@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from webhooks import create_app
 from worker.cli import app as cli
-from worker.devstack.filled_ledger import fill_job
+from devstack.filled_ledger import fill_job
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs
 from worker.settings import Settings, load_settings

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import FakeDispatcher
 from webhooks import create_app
-from worker.devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
+from devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
 from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason

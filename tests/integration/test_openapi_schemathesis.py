@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from tests.integration.test_metrics import seed
 from webhooks import create_app
 from webhooks.openapi import openapi_document
-from worker.devstack.postgres import TemporaryPostgres
+from devstack.postgres import TemporaryPostgres
 from worker.services.views import list_jobs
 from worker.settings import Settings
 

@@ -16,8 +16,8 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from tests.support import wait_for_job
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from worker.producer import publish
 
 # Bambora's credentials arrive empty and blank, as a missing secret often does: unset.

@@ -19,9 +19,9 @@ from sqlalchemy import Engine, case, event, func, select, update
 
 from tests.integration.test_metrics import scrape, seed, value
 from webhooks import create_app
-from worker.devstack.filled_ledger import fill_job
-from worker.devstack.postgres import TemporaryPostgres
-from worker.devstack.waiting import wait_until
+from devstack.filled_ledger import fill_job
+from devstack.postgres import TemporaryPostgres
+from devstack.waiting import wait_until
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
 from worker.ledger.reads import fold_tallies, read_views

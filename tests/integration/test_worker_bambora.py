@@ -10,7 +10,7 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from tests.support import wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
+from devstack.sandbox_control import SandboxControl
 from worker.ledger import UnitOfWork
 from worker.producer import publish
 

@@ -11,8 +11,8 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from tests.support import midday_zone, today_in, wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
 from worker.ledger import UnitOfWork
 from worker.producer import publish
 

