@@ -14,13 +14,13 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
-from sandbox import create_app as create_sandbox
-from sandbox import start_in_thread
-from worker.celery_app import create_celery
 from devstack.embedded_redis import EmbeddedRedis
 from devstack.postgres import PostgresUnavailable, TemporaryPostgres
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
+from sandbox import create_app as create_sandbox
+from sandbox import start_in_thread
+from worker.celery_app import create_celery
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
 # Ledgers: every test that takes `ledger_url` (or `engine`) runs on SQLite and on PostgreSQL.

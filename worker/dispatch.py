@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from celery import Celery
 
-INTERNAL_QUEUE = "cancelflow.internal"
-PROCESS_LEG = "cancelflow.process_leg"
-PROCESS_LEGS = "cancelflow.process_legs"
-READ_EVIDENCE = "cancelflow.read_evidence"
-SWEEP = "cancelflow.sweep"
-SETTLE_CALLBACKS = "cancelflow.settle_callbacks"
-PAGE_ARRIVED = "cancelflow.page_arrived"
-RECOVER_CALLBACKS = "cancelflow.recover_callbacks"
-FILE_INVALID = "cancelflow.file_invalid"
+from worker.task_names import (
+    INTERNAL_QUEUE,
+    PAGE_ARRIVED,
+    PROCESS_LEG,
+    PROCESS_LEGS,
+    READ_EVIDENCE,
+    RECOVER_CALLBACKS,
+    SETTLE_CALLBACKS,
+)
 
 
 class CeleryDispatcher:
-    def __init__(self, app: Celery | None = None) -> None:
-        if app is None:
-            from worker.celery_app import app as default_app
+    """Sends through the app it is given; it never imports one (``worker.celery_app`` builds the
+    worker's app at import time, and the receiver builds its own)."""
 
-            app = default_app
+    def __init__(self, app: Celery) -> None:
         self._app = app
 
     def process_leg(self, leg_id: str, countdown: float = 0) -> None:

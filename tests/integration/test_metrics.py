@@ -16,9 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy import Engine
 
+from devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
 from tests.conftest import FakeDispatcher
 from webhooks import create_app
-from devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
 from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason

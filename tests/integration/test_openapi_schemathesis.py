@@ -25,10 +25,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine
 
+from devstack.postgres import TemporaryPostgres
 from tests.integration.test_metrics import seed
 from webhooks import create_app
 from webhooks.openapi import openapi_document
-from devstack.postgres import TemporaryPostgres
 from worker.services.views import list_jobs
 from worker.settings import Settings
 

@@ -17,11 +17,11 @@ from alembic import command
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, case, event, func, select, update
 
-from tests.integration.test_metrics import scrape, seed, value
-from webhooks import create_app
 from devstack.filled_ledger import fill_job
 from devstack.postgres import TemporaryPostgres
 from devstack.waiting import wait_until
+from tests.integration.test_metrics import scrape, seed, value
+from webhooks import create_app
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
 from worker.ledger.reads import fold_tallies, read_views

@@ -10,9 +10,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
-from tests.support import midday_zone, today_in, wait_for_job
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
+from tests.support import midday_zone, today_in, wait_for_job
 from worker.ledger import UnitOfWork
 from worker.producer import publish
 

