@@ -12,7 +12,7 @@ import pytest
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from devstack.waiting import wait_until
-from tests.conftest import fresh_postgres_url
+from tests.support import fresh_postgres_url
 from worker.celery_app import create_celery
 from worker.producer import publish
 from worker.settings import Settings

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event
 
 from tests.conftest import FakeDispatcher
 from tests.integration.test_leg_service import BATCH, ScriptedDriver, make_ctx, message
-from tests.unit.test_paywall_callbacks import page
+from tests.support import paywall_page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.providers.paywall_callbacks import parse_callback
@@ -56,7 +56,7 @@ def test_each_path_commits_at_its_level(
     """A callback page, a submit and a claim commit with FULL; a round's record with NORMAL,
     on the same pooled connection right after."""
     engine, levels = sqlite_ledger
-    raw = json.dumps(page()).encode()
+    raw = json.dumps(paywall_page()).encode()
     assert commits_of(levels, lambda: store_page(
         engine, parse_callback(raw), raw, datetime.now(UTC))) == [FULL]
     ctx = make_ctx(engine, dispatcher, ScriptedDriver([Cancelled(already=False,

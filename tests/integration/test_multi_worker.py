@@ -17,8 +17,7 @@ from devstack.postgres import TemporaryPostgres
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from devstack.waiting import wait_until
-from tests.conftest import fresh_postgres_url
-from tests.support import midday_zone, today_in
+from tests.support import fresh_postgres_url, midday_zone, today_in
 from worker.celery_app import create_celery
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from devstack.filled_ledger import fill_job
-from tests.integration.test_dashboard import text_of
+from tests.support import text_of
 from webhooks import create_app
 from webhooks.openapi import openapi_document
 from worker.cli import app as cli

@@ -1,0 +1,62 @@
+"""Test modules share helpers through tests/support.py, tests/seeds.py and fixtures, never by
+importing one another (nor tests.conftest, which pytest imports itself)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("tests.unit", "tests.integration", "tests.e2e", "tests.conftest")
+
+# Imports that remain until the shared fakes and helpers move (issue 16): removed when fakes move
+# (FakeDispatcher to tests/fakes.py; test_leg_service's helpers, test_dashboard's seeding and the
+# adapter tests' builders to tests/fakes.py or tests/support.py). Nothing may be added here.
+ALLOWED_UNTIL_THE_FAKES_MOVE = {
+    "support.py": {"tests.conftest"},
+    "e2e/test_dashboard_chromium.py": {"tests.integration.test_dashboard"},
+    "integration/test_api.py": {"tests.conftest"},
+    "integration/test_auth.py": {"tests.conftest"},
+    "integration/test_callback_recovery.py": {"tests.conftest"},
+    "integration/test_dashboard.py": {"tests.conftest"},
+    "integration/test_durable_commits.py": {"tests.conftest",
+                                            "tests.integration.test_leg_service"},
+    "integration/test_evidence_bound.py": {"tests.conftest", "tests.integration.test_leg_service"},
+    "integration/test_leg_service.py": {"tests.conftest"},
+    "integration/test_outcome_logs.py": {"tests.conftest", "tests.integration.test_leg_service"},
+    "integration/test_paywall_rounds.py": {"tests.conftest"},
+    "integration/test_paywall_settlement.py": {"tests.conftest"},
+    "integration/test_round_bounds.py": {"tests.conftest", "tests.integration.test_leg_service"},
+    "unit/test_bambora_documents.py": {"tests.unit.test_bambora_adapter"},
+    "unit/test_paywall_query.py": {"tests.unit.test_paywall_adapter"},
+    "unit/test_sixdot50_documents.py": {"tests.unit.test_sixdot50_adapter"},
+}
+
+
+def _test_modules_imported(path: Path) -> set[str]:
+    """The modules under tests.unit/integration/e2e or tests.conftest that ``path`` imports,
+    anywhere in it (a function's lazy import counts)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    found = {name for name in names
+             if any(name == prefix or name.startswith(f"{prefix}.") for prefix in FORBIDDEN)}
+    # `from tests.conftest import X` names tests.conftest, not a module tests.conftest.X.
+    return {name for name in found
+            if not any(name.startswith(f"{module}.") for module in found)}
+
+
+def test_no_test_module_imports_another() -> None:
+    """No file under tests/ imports tests.unit.*, tests.integration.*, tests.e2e.* or
+    tests.conftest, beyond the imports listed until the shared fakes move."""
+    offending: dict[str, set[str]] = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        relative = path.relative_to(TESTS).as_posix()
+        extra = _test_modules_imported(path) - ALLOWED_UNTIL_THE_FAKES_MOVE.get(relative, set())
+        if extra:
+            offending[relative] = extra
+    assert offending == {}
