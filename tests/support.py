@@ -1,15 +1,18 @@
 """Helpers the test modules share: waiting on processes, PostgreSQL databases, seeding a
-ledger, and reading what the receiver answers (metrics, pages, Paywall callbacks)."""
+ledger, reading what the receiver answers (metrics, pages, Paywall callbacks), and the imports
+of a source file."""
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -209,3 +212,34 @@ def paywall_page(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+# Imports, for the tests that hold the layering.
+
+
+class ImportSite(NamedTuple):
+    module: str
+    function: str  # the top-level function holding the import; "" at module level or in a class
+    line: int
+
+
+def imports_in(path: Path) -> list[ImportSite]:
+    """Every absolute import in the file, lazy ones too. ``from a import b`` names ``a`` and
+    ``a.b`` (``b`` may be a module)."""
+    sites: list[ImportSite] = []
+    for top in ast.parse(path.read_text(), str(path)).body:
+        function = top.name if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else ""
+        for node in ast.walk(top):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            sites.extend(ImportSite(module, function, node.lineno) for module in modules)
+    return sites
+
+
+def is_within(module: str, package: str) -> bool:
+    """``module`` is ``package`` or inside it."""
+    return module == package or module.startswith(f"{package}.")

