@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
-from worker.task_names import (
-    INTERNAL_QUEUE,
-    PAGE_ARRIVED,
-    PROCESS_LEG,
-    PROCESS_LEGS,
-    READ_EVIDENCE,
-    RECOVER_CALLBACKS,
-    SETTLE_CALLBACKS,
-)
+from worker import task_names
+from worker.task_names import INTERNAL_QUEUE
 
 
 class CeleryDispatcher:
@@ -22,24 +17,24 @@ class CeleryDispatcher:
     def __init__(self, app: Celery) -> None:
         self._app = app
 
+    def _send(self, task: str, args: list[Any], **options: Any) -> None:
+        self._app.send_task(task, args=args, queue=INTERNAL_QUEUE, **options)
+
     def process_leg(self, leg_id: str, countdown: float = 0) -> None:
-        self._app.send_task(
-            PROCESS_LEG, args=[leg_id], queue=INTERNAL_QUEUE, countdown=countdown or None
-        )
+        self._send(task_names.PROCESS_LEG, [leg_id], countdown=countdown or None)
 
     def process_legs(self, leg_ids: list[str]) -> None:
-        self._app.send_task(PROCESS_LEGS, args=[leg_ids], queue=INTERNAL_QUEUE)
+        self._send(task_names.PROCESS_LEGS, [leg_ids])
 
     def read_evidence(self, leg_id: str) -> None:
-        self._app.send_task(READ_EVIDENCE, args=[leg_id], queue=INTERNAL_QUEUE)
+        self._send(task_names.READ_EVIDENCE, [leg_id])
 
     def settle_callbacks(self, leg_id: str) -> None:
-        self._app.send_task(SETTLE_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+        self._send(task_names.SETTLE_CALLBACKS, [leg_id])
 
     def recover_callbacks(self, leg_id: str) -> None:
-        self._app.send_task(RECOVER_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+        self._send(task_names.RECOVER_CALLBACKS, [leg_id])
 
     def page_arrived(self, bulk_payment_id: str, code: str) -> None:
         """Sent by the receiver after a page is committed; the worker settles its legs."""
-        self._app.send_task(PAGE_ARRIVED, args=[bulk_payment_id, code], queue=INTERNAL_QUEUE,
-                            retry=False)
+        self._send(task_names.PAGE_ARRIVED, [bulk_payment_id, code], retry=False)
