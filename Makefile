@@ -30,7 +30,7 @@ chaos: $(STAMP)
 	$(PY) -m chaos
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check worker tasks webhooks sandbox tests bench
+	$(VENV)/bin/ruff check worker tasks webhooks sandbox devstack tests bench
 	$(VENV)/bin/mypy
 
 # Validates docker-compose.yml without an engine (docker compose v2, else Debian's docker-compose):

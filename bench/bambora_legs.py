@@ -21,10 +21,10 @@ import psutil
 from sqlalchemy import select
 
 from bench.measure import PeakMemory, run_concurrently, table
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
 from worker.producer import publish

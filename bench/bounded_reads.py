@@ -26,10 +26,10 @@ import psutil
 from sqlalchemy import Engine, text
 
 from bench.measure import PeakMemory, table
-from worker.devstack.embedded_redis import free_port
-from worker.devstack.filled_ledger import fill_job
-from worker.devstack.postgres import PostgresUnavailable, TemporaryPostgres
-from worker.devstack.waiting import wait_until
+from devstack.embedded_redis import free_port
+from devstack.filled_ledger import fill_job
+from devstack.postgres import PostgresUnavailable, TemporaryPostgres
+from devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
 TOKEN = "bench-bounded-reads-token-0123456789abcdef"

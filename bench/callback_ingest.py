@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from bench.measure import run_concurrently, table
-from worker.devstack.embedded_redis import EmbeddedRedis, free_port
-from worker.devstack.waiting import wait_until
+from devstack.embedded_redis import EmbeddedRedis, free_port
+from devstack.waiting import wait_until
 from worker.providers.paywall_callbacks import expected_hash
 
 KEY = "bench-key"

@@ -32,10 +32,10 @@ from sqlalchemy import func, select
 
 from bench import plain_app
 from bench.measure import cpu_seconds, run_concurrently, table
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.domain.states import FINAL_JOB_STATES
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs

@@ -21,10 +21,10 @@ import redis
 from sqlalchemy import func, select
 
 from bench.measure import cpu_seconds, table
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
 from worker.producer import publish

@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import callback_pages, jobs, legs
 from worker.producer import publish

@@ -26,9 +26,8 @@ from celery.worker.consumer.consumer import Consumer
 from celery.worker.strategy import default as default_strategy
 
 from tasks.requests import body_digest
-from worker.celery_app import SUBMIT_QUEUE, SUBMIT_TASK
-from worker.dispatch import FILE_INVALID, INTERNAL_QUEUE
 from worker.domain.request import invalid_job_id, job_id_for_key, usable_idempotency_key
+from worker.task_names import FILE_INVALID, INTERNAL_QUEUE, SUBMIT_QUEUE, SUBMIT_TASK
 
 log = logging.getLogger(__name__)
 

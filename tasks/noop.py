@@ -10,11 +10,12 @@ import redis
 
 from worker.celery_app import app
 from worker.settings import load_settings
+from worker.task_names import NOOP
 
 _client: redis.Redis | None = None
 
 
-@app.task(name="cancelflow.noop")
+@app.task(name=NOOP)
 def noop(counter: str) -> None:
     """Count one run under ``counter`` in Redis."""
     global _client

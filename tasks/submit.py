@@ -6,21 +6,20 @@ from typing import Any
 
 from celery import Task
 
+from tasks.ledger_retry import ledger_task
 from worker.bootstrap import process_context
-from worker.celery_app import LEDGER_RETRY, SUBMIT_TASK, app
-from worker.dispatch import FILE_INVALID
 from worker.services.submit import store_invalid
 from worker.services.submit import submit as submit_job
+from worker.task_names import FILE_INVALID, SUBMIT_TASK
 
 
-@app.task(
+@ledger_task(
     bind=True,
     name=SUBMIT_TASK,
     # Producers in other languages send what they send: the arguments are checked by the use
     # case, which keeps a bad call as an invalid job instead of failing the task.
     typing=False,
     Request="tasks.requests:DigestingRequest",
-    **LEDGER_RETRY,
 )
 def submit(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Store the producer's cancellation request as a job and dispatch its legs."""
@@ -30,7 +29,7 @@ def submit(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return {"job_id": result.job_id, "created": result.created, "state": result.state.value}
 
 
-@app.task(name=FILE_INVALID, **LEDGER_RETRY)
+@ledger_task(name=FILE_INVALID)
 def file_invalid(body_sha256: str, idempotency_key: str | None,
                  errors: list[dict[str, str]]) -> str:
     """Keep a producer message the worker's consumer refused as an ``invalid`` job."""

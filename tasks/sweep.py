@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from worker.bootstrap import process_context
 from worker.celery_app import app
-from worker.dispatch import SWEEP
 from worker.services.sweep import sweep as run_sweep
+from worker.task_names import SWEEP
 
 
 @app.task(name=SWEEP)

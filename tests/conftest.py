@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +12,16 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
+from devstack.embedded_redis import EmbeddedRedis
+from devstack.postgres import PostgresUnavailable, TemporaryPostgres
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
 from sandbox import create_app as create_sandbox
 from sandbox import start_in_thread
 from tests.fakes import FakeDispatcher, FakeUnitsOfWork
+from tests.support import fresh_postgres_url
 from worker.celery_app import create_celery
-from worker.devstack.embedded_redis import EmbeddedRedis
-from worker.devstack.postgres import PostgresUnavailable, TemporaryPostgres
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
 from worker.ledger import create_ledger_engine, upgrade_ledger
-
-__all__ = ["FakeDispatcher", "fresh_postgres_url"]
 
 # Ledgers: every test that takes `ledger_url` (or `engine`) runs on SQLite and on PostgreSQL.
 
@@ -45,14 +43,6 @@ def postgres() -> Iterator[TemporaryPostgres | None]:
         yield server
     finally:
         server.stop()
-
-
-def fresh_postgres_url(postgres: TemporaryPostgres | None) -> str:
-    """A new database, migrated (copied from the migrated template)."""
-    if postgres is None:
-        pytest.skip("no PostgreSQL server on this machine")
-    # A random name: this module is imported twice (as conftest, and as tests.conftest).
-    return postgres.create_database(f"ledger_{uuid.uuid4().hex}", template="ledger_template")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -101,8 +91,9 @@ def redis_server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_server: str) -> str:
-    """A database of its own per test module, so that workers of two modules never meet."""
+def redis_url(redis_server: str, stack_ledger: str) -> str:
+    """A database of its own per test module (and stack ledger), so that workers of two modules
+    never meet."""
     base = redis_server.rsplit("/", 1)[0]
     return f"{base}/{next(_redis_db) % 16}"
 
@@ -113,19 +104,42 @@ def redis_url(redis_server: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
+def sandbox_url(stack_ledger: str) -> Iterator[str]:
+    """A sandbox per test module (and stack ledger)."""
     running = start_in_thread(create_sandbox())
     yield running.url
     running.shutdown()
 
 
+def _marks_also_on_postgresql(module: object) -> bool:
+    return any(mark.name == "also_on_postgresql"
+               for test in vars(module).values() for mark in getattr(test, "pytestmark", ()))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A stack test marked `also_on_postgresql` runs twice: on the stack's SQLite ledger, then on
+    # a PostgreSQL one shared by the worker, the receiver and beat. The module's other stack tests
+    # take the SQLite parameter too, so that they share its stack (one stack per ledger).
+    if "stack" not in metafunc.fixturenames or not _marks_also_on_postgresql(metafunc.module):
+        return
+    marked = metafunc.definition.get_closest_marker("also_on_postgresql") is not None
+    metafunc.parametrize("stack_ledger", ["sqlite", "postgresql"] if marked else ["sqlite"],
+                         indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def stack_ledger(request: pytest.FixtureRequest) -> str:
+    """The ledger of the module's stack: "sqlite" unless the test is parametrized otherwise."""
+    return str(getattr(request, "param", "sqlite"))
+
+
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          redis_url: str, sandbox_url: str) -> Iterator[Stack]:
+          redis_url: str, sandbox_url: str, stack_ledger: str) -> Iterator[Stack]:
     env = getattr(request.module, "STACK_ENV", {})
     processes = getattr(request.module, "STACK_PROCESSES", ("worker",))
     database_url = None
-    if getattr(request.module, "STACK_LEDGER", "sqlite") == "postgresql":
+    if stack_ledger == "postgresql":
         database_url = fresh_postgres_url(request.getfixturevalue("postgres"))
     stack = Stack.prepare(tmp_path_factory.mktemp("stack"), redis_url=redis_url,
                           sandbox_url=sandbox_url, database_url=database_url, extra_env=env)

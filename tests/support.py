@@ -1,13 +1,36 @@
-"""Helpers shared by the tiers that run real processes."""
+"""Helpers the test modules share: waiting on processes, PostgreSQL databases, seeding a
+ledger, reading what the receiver answers (metrics, pages, Paywall callbacks), and the imports
+of a source file."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import ast
+import html
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from sqlalchemy import Engine
+from werkzeug.test import TestResponse
 
-from worker.devstack.waiting import wait_until
+from devstack.postgres import TemporaryPostgres
+from devstack.waiting import wait_until
+from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
+from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
+from worker.domain.states import Provider, Reason
+from worker.ledger.uow import SqlUnitOfWorkFactory
+from worker.providers.calls import CallObserver, CallRecord
+from worker.providers.paywall_callbacks import expected_hash
+from worker.services.context import Context, RetryPolicy
+from worker.services.legs import process_leg
+from worker.services.submit import submit
 from worker.services.views import get_job
 
 FINAL_JOB_STATES = {"reconciled", "mismatch", "failed", "invalid"}
@@ -51,3 +74,174 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def fresh_postgres_url(postgres: TemporaryPostgres | None) -> str:
+    """A new database, migrated (copied from the migrated template)."""
+    if postgres is None:
+        pytest.skip("no PostgreSQL server on this machine")
+    # A random name: every caller gets a database of its own.
+    return postgres.create_database(f"ledger_{uuid.uuid4().hex}", template="ledger_template")
+
+
+# Seeding: a ledger with one job in each of six states, through the use cases.
+
+# Seeded jobs are accepted an hour before the test reads them, so the oldest waiting job's age
+# is known.
+SEEDED_AT = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+SEEDED_EVIDENCE = LegEvidence(
+    Source.SIXDOT50_SUMMARY, "ZAR", Figures(2, Decimal("200.00")),
+    Reported(cancelled_count=2, cancelled_amount=Decimal("200.00")),
+)
+
+
+@dataclass
+class TimedDriver:
+    """The seeding's driver: answers every cancel with ``outcome``; each call is recorded with a
+    scripted latency."""
+
+    provider: Provider
+    cancel_operation: str
+    outcome: Outcome
+    cancel_ms: float
+    read_ms: float = 3.0
+    read_operation: str = "get_batch"
+    calls: list[str] = field(default_factory=list)
+
+    def _observe(self, calls: CallObserver, operation: str, latency_ms: float) -> None:
+        handle = calls.before(operation)
+        calls.after(handle, CallRecord(self.provider.value, operation, 200, "ok", latency_ms))
+
+    def cancel(self, target: dict[str, str], calls: CallObserver,
+               on_cutoff: str = "reject") -> Outcome:
+        self._observe(calls, self.cancel_operation, self.cancel_ms)
+        return self.outcome
+
+    def resolve(self, target: dict[str, str], calls: CallObserver,
+                on_cutoff: str = "reject") -> Outcome:
+        raise AssertionError("no ambiguous answers in this script")
+
+    def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
+        self._observe(calls, self.read_operation, self.read_ms)
+        return SEEDED_EVIDENCE
+
+
+def run_seeded_job(engine: Engine, request: dict[str, Any], driver: TimedDriver | None) -> str:
+    """Submit ``request`` and, given a driver, run its one leg a single round."""
+    from tests.fakes import FakeDispatcher  # imported here: tests.fakes imports this module
+
+    dispatcher = FakeDispatcher()
+    ctx = Context(SqlUnitOfWorkFactory(engine), {driver.provider: driver} if driver else {},
+                  dispatcher, RetryPolicy(2, 300, 8), 60, clock=lambda: SEEDED_AT,
+                  rng=lambda: 1.0)
+    job_id = submit(ctx, (), {"request": request}).job_id
+    if driver is not None:
+        process_leg(ctx, dispatcher.legs[0][0])
+    return job_id
+
+
+def seed_six_states(engine: Engine) -> list[str]:
+    """One job in each of six states, with provider calls of known latencies."""
+    batch = {"provider": "sixdot50", "batch_id": "f945d71c-b00f-4e77-8175-253093157a2f"}
+    six = {"legs": [batch]}
+    cancelled = Cancelled(already=False)
+    return [
+        run_seeded_job(engine, {**six, "idempotency_key": "mismatch",
+                                "expect": {"count": 3, "amount": "300.00"}},
+                       TimedDriver(Provider.SIXDOT50, "cancel_batch", cancelled, 30)),
+        run_seeded_job(engine, {**six, "idempotency_key": "reconciled",
+                                "expect": {"count": 2, "amount": "200.00"}},
+                       TimedDriver(Provider.SIXDOT50, "cancel_batch", cancelled, 240)),
+        run_seeded_job(engine, {"idempotency_key": "waiting", "legs": [
+            {"provider": "paywall", "scope": "bulk", "merchant_unique_code": "secret-code-77",
+             "payment_date": SEEDED_AT.date().isoformat()}]},
+                       TimedDriver(Provider.PAYWALL, "cancel_bulk",
+                                   AwaitingCallbacks(reference="bulk-1"), 700)),
+        run_seeded_job(engine, {"idempotency_key": "refused", "legs": [
+            {"provider": "bambora", "merchant": "T1", "payment_reference": "ref-secret-1"}]},
+                       TimedDriver(Provider.BAMBORA, "cancel_payment",
+                                   Rejected(Reason.NOT_CANCELLABLE, "captured"), 12_000)),
+        run_seeded_job(engine, {"idempotency_key": "queued", "legs": [
+            {"provider": "bambora", "merchant": "T1", "payment_reference": "ref-secret-2"}]},
+                       None),
+        run_seeded_job(engine, {"idempotency_key": "broken", "legs": [{"provider": "acme"}]},
+                       None),
+    ]
+
+
+# Reading the receiver's answers.
+
+def scrape(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the exposition, by name and labels."""
+    samples: list[Sample] = [s for family in text_string_to_metric_families(text)
+                             for s in family.samples]
+    return {(s.name, frozenset(s.labels.items())): s.value for s in samples}
+
+
+def metric_value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+                 **labels: str) -> float:
+    """The sample ``name`` with exactly ``labels`` (a KeyError names a missing one)."""
+    return samples[(name, frozenset(labels.items()))]
+
+
+def text_of_html(markup: str) -> str:
+    """The markup's visible text, with tags dropped and whitespace squeezed."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup))).strip()
+
+
+def text_of(response: TestResponse) -> str:
+    """The page's visible text, with tags dropped and whitespace squeezed."""
+    return text_of_html(response.get_data(as_text=True))
+
+
+# Paywall callbacks.
+
+PAYWALL_KEY = b"hash-key"
+
+
+def paywall_page(**overrides: Any) -> dict[str, Any]:
+    """A verified first page of two of Paywall bulk 81234 (key ``PAYWALL_KEY``), overridden."""
+    body: dict[str, Any] = {
+        "Type": "BulkCancel", "BulkPaymentId": 81234, "MerchantUniqueCode": "bulk-1",
+        "Hash": expected_hash(PAYWALL_KEY, "81234", "bulk-1"), "IsCompressed": False,
+        "PageNumber": 1, "TotalPages": 2, "HasMorePages": True,
+        "Payments": [
+            {"MerchantUniqueCode": "p1", "PaymentId": 1, "Amount": 10.25, "Status": 4,
+             "Scope": "cancel", "ErrorCode": 0, "ErrorMessage": None},
+            {"MerchantUniqueCode": "p2", "PaymentId": 2, "Amount": 5, "Status": 5,
+             "Scope": "cancel", "ErrorCode": 1, "ErrorMessage": "x"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+# Imports, for the tests that hold the layering.
+
+
+class ImportSite(NamedTuple):
+    module: str
+    function: str  # the top-level function holding the import; "" at module level or in a class
+    line: int
+
+
+def imports_in(path: Path) -> list[ImportSite]:
+    """Every absolute import in the file, lazy ones too. ``from a import b`` names ``a`` and
+    ``a.b`` (``b`` may be a module)."""
+    sites: list[ImportSite] = []
+    for top in ast.parse(path.read_text(), str(path)).body:
+        function = top.name if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef) else ""
+        for node in ast.walk(top):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            sites.extend(ImportSite(module, function, node.lineno) for module in modules)
+    return sites
+
+
+def is_within(module: str, package: str) -> bool:
+    """``module`` is ``package`` or inside it."""
+    return module == package or module.startswith(f"{package}.")

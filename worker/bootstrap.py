@@ -228,7 +228,8 @@ def process_context() -> Context:
     global _context
     with _lock:
         if _context is None or _context[0] != os.getpid():
+            from worker.celery_app import app
             from worker.dispatch import CeleryDispatcher
 
-            _context = (os.getpid(), build_context(load_settings(), CeleryDispatcher()))
+            _context = (os.getpid(), build_context(load_settings(), CeleryDispatcher(app)))
         return _context[1]

@@ -10,27 +10,10 @@ from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
-from sqlalchemy.exc import OperationalError
 
-from worker.dispatch import INTERNAL_QUEUE, SWEEP
 from worker.logconfig import celery_log_level, configure_logging
 from worker.settings import Settings, load_settings
-
-SUBMIT_QUEUE = "cancellations"
-SUBMIT_TASK = "cancellations.submit"
-
-# A ledger error (locked, unreachable, a lost connection) is retried by Celery with exponential
-# backoff and full jitter, the countdown capped here. The cap stays below the broker's visibility
-# timeout (never under 70 s, see Settings.broker_visibility_timeout): a retry waits in the worker,
-# unacknowledged, for its countdown, and Redis would hand a longer wait to a second worker.
-LEDGER_RETRY_MAX_SECONDS = 60
-LEDGER_RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_backoff_max": LEDGER_RETRY_MAX_SECONDS,
-    "retry_jitter": True,
-    "max_retries": None,
-}
+from worker.task_names import INTERNAL_QUEUE, SUBMIT_QUEUE, SWEEP
 
 log = logging.getLogger(__name__)
 

@@ -171,7 +171,7 @@ def sandbox(port: int = 9000, host: str = "127.0.0.1") -> None:
 @app.command()
 def demo(run_dir: Path = Path("var/demo")) -> None:
     """Start everything, submit a sample of cancellations, print the reconciliation report."""
-    from worker.devstack.demo import run_demo
+    from devstack.demo import run_demo
     from worker.reporting import render_report
 
     try:
@@ -187,7 +187,7 @@ def up(run_dir: Path = Path("var/up")) -> None:
 
     Receiver on :8000, Flower on :5555, sandbox on :9000.
     """
-    from worker.devstack.stack import Stack
+    from devstack.stack import Stack
 
     try:
         stack = Stack.prepare(run_dir.resolve(), sandbox_port=9000, receiver_port=8000,

@@ -2,45 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
-INTERNAL_QUEUE = "cancelflow.internal"
-PROCESS_LEG = "cancelflow.process_leg"
-PROCESS_LEGS = "cancelflow.process_legs"
-READ_EVIDENCE = "cancelflow.read_evidence"
-SWEEP = "cancelflow.sweep"
-SETTLE_CALLBACKS = "cancelflow.settle_callbacks"
-PAGE_ARRIVED = "cancelflow.page_arrived"
-RECOVER_CALLBACKS = "cancelflow.recover_callbacks"
-FILE_INVALID = "cancelflow.file_invalid"
+from worker import task_names
+from worker.task_names import INTERNAL_QUEUE
 
 
 class CeleryDispatcher:
-    def __init__(self, app: Celery | None = None) -> None:
-        if app is None:
-            from worker.celery_app import app as default_app
+    """Sends through the app it is given; it never imports one (``worker.celery_app`` builds the
+    worker's app at import time, and the receiver builds its own)."""
 
-            app = default_app
+    def __init__(self, app: Celery) -> None:
         self._app = app
 
+    def _send(self, task: str, args: list[Any], **options: Any) -> None:
+        self._app.send_task(task, args=args, queue=INTERNAL_QUEUE, **options)
+
     def process_leg(self, leg_id: str, countdown: float = 0) -> None:
-        self._app.send_task(
-            PROCESS_LEG, args=[leg_id], queue=INTERNAL_QUEUE, countdown=countdown or None
-        )
+        self._send(task_names.PROCESS_LEG, [leg_id], countdown=countdown or None)
 
     def process_legs(self, leg_ids: list[str]) -> None:
-        self._app.send_task(PROCESS_LEGS, args=[leg_ids], queue=INTERNAL_QUEUE)
+        self._send(task_names.PROCESS_LEGS, [leg_ids])
 
     def read_evidence(self, leg_id: str) -> None:
-        self._app.send_task(READ_EVIDENCE, args=[leg_id], queue=INTERNAL_QUEUE)
+        self._send(task_names.READ_EVIDENCE, [leg_id])
 
     def settle_callbacks(self, leg_id: str) -> None:
-        self._app.send_task(SETTLE_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+        self._send(task_names.SETTLE_CALLBACKS, [leg_id])
 
     def recover_callbacks(self, leg_id: str) -> None:
-        self._app.send_task(RECOVER_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+        self._send(task_names.RECOVER_CALLBACKS, [leg_id])
 
     def page_arrived(self, bulk_payment_id: str, code: str) -> None:
         """Sent by the receiver after a page is committed; the worker settles its legs."""
-        self._app.send_task(PAGE_ARRIVED, args=[bulk_payment_id, code], queue=INTERNAL_QUEUE,
-                            retry=False)
+        self._send(task_names.PAGE_ARRIVED, [bulk_payment_id, code], retry=False)

@@ -6,8 +6,8 @@ from typing import Any
 
 from celery import Celery
 
-from worker.celery_app import SUBMIT_QUEUE, SUBMIT_TASK
 from worker.domain.request import job_id_for_key
+from worker.task_names import SUBMIT_QUEUE, SUBMIT_TASK
 
 __all__ = ["SUBMIT_TASK", "publish"]
 

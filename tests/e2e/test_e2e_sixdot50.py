@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import fresh_postgres_url
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
+from tests.support import fresh_postgres_url
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.producer import publish
 from worker.settings import Settings
 

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher
 from webhooks import create_app
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.services.context import Context, RetryPolicy

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher
 from webhooks import create_app
 from worker.settings import Settings, load_settings
 

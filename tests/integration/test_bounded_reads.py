@@ -17,9 +17,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from devstack.filled_ledger import fill_job
 from webhooks import create_app
 from worker.cli import app as cli
-from worker.devstack.filled_ledger import fill_job
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs
 from worker.settings import Settings, load_settings

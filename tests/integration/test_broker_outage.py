@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from devstack.embedded_redis import EmbeddedRedis
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from tests.support import FINAL_JOB_STATES
 from worker.celery_app import create_celery
-from worker.devstack.embedded_redis import EmbeddedRedis
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs
 from worker.producer import publish

@@ -17,7 +17,7 @@ from click.testing import Result
 from sqlalchemy import Engine, inspect
 from typer.testing import CliRunner
 
-from tests.integration.test_metrics import seed
+from tests.support import seed_six_states
 from worker.cli import app
 from worker.services.views import get_job, list_jobs
 from worker.settings import load_settings
@@ -28,8 +28,8 @@ REQUEST = {"idempotency_key": "order-4711-cancel", "reason": "customer request",
 
 @pytest.fixture
 def seeded(engine: Engine) -> list[str]:
-    """Job ids of one job in each state (see test_metrics.seed), oldest first."""
-    return seed(engine)
+    """Job ids of one job in each state (tests.support.seed_six_states), oldest first."""
+    return seed_six_states(engine)
 
 
 def cancelflow(ledger_url: str, *args: str) -> Result:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from sandbox import create_app, start_in_thread
 from tests.support import wait_for_job
 from worker.celery_app import create_celery
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.producer import publish
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -18,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from werkzeug.test import TestResponse
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher
+from tests.support import text_of, text_of_html
 from webhooks import create_app
 from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
@@ -223,19 +223,10 @@ def clean(response: TestResponse) -> TestResponse:
     return response
 
 
-def text_of_html(markup: str) -> str:
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", markup))).strip()
-
-
 def signed_in(client: FlaskClient) -> FlaskClient:
     answer = clean(client.post("/login", data={"token": TOKEN, "next": "/"}))
     assert answer.status_code == 303
     return client
-
-
-def text_of(response: TestResponse) -> str:
-    """The page's visible text, with tags dropped and whitespace squeezed."""
-    return text_of_html(response.get_data(as_text=True))
 
 
 # Tests

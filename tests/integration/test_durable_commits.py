@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from tests.fakes import BATCH, FakeDispatcher, ScriptedDriver, make_ctx, message
-from tests.unit.test_paywall_callbacks import page
+from tests.support import paywall_page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.uow import SqlUnitOfWorkFactory
@@ -56,7 +56,7 @@ def test_each_path_commits_at_its_level(
     """A callback page, a submit and a claim commit with FULL; a round's record with NORMAL,
     on the same pooled connection right after."""
     engine, levels = sqlite_ledger
-    raw = json.dumps(page()).encode()
+    raw = json.dumps(paywall_page()).encode()
     uows = SqlUnitOfWorkFactory(engine)
     assert commits_of(levels, lambda: store_page(
         uows, parse_callback(raw), raw, datetime.now(UTC))) == [FULL]

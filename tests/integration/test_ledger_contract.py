@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_postgres_url
 from tests.fakes import FakeUnitsOfWork
+from tests.support import fresh_postgres_url
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.records import (

@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import fresh_postgres_url
-from tests.support import midday_zone, today_in
+from devstack.embedded_redis import free_port
+from devstack.postgres import TemporaryPostgres
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
+from tests.support import fresh_postgres_url, midday_zone, today_in
 from worker.celery_app import create_celery
-from worker.devstack.embedded_redis import free_port
-from worker.devstack.postgres import TemporaryPostgres
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
 from worker.producer import publish

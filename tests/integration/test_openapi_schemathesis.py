@@ -25,10 +25,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Engine
 
-from tests.integration.test_metrics import seed
+from devstack.postgres import TemporaryPostgres
+from tests.support import seed_six_states
 from webhooks import create_app
 from webhooks.openapi import openapi_document
-from worker.devstack.postgres import TemporaryPostgres
 from worker.services.views import list_jobs
 from worker.settings import Settings
 
@@ -60,7 +60,7 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                         api_token=TOKEN, paywall_hash_keys="cb-key")
     app = create_app(settings, dispatcher=NoDispatch())
     engine: Engine = app.extensions["cancelflow"]["engine"]
-    seed(engine)
+    seed_six_states(engine)
     yield app
     engine.dispose()
 

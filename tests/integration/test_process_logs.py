@@ -15,9 +15,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from tests.support import wait_for_job
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
 from worker.producer import publish
 
 # Bambora's credentials arrive empty and blank, as a missing secret often does: unset.

@@ -17,11 +17,11 @@ from flask import Flask
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from tests.integration.test_dashboard import text_of
+from devstack.filled_ledger import fill_job
+from tests.support import text_of
 from webhooks import create_app
 from webhooks.openapi import openapi_document
 from worker.cli import app as cli
-from worker.devstack.filled_ledger import fill_job
 from worker.domain.reconciliation import LEG_RECONCILIATION_KEYS
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs

@@ -17,11 +17,11 @@ from alembic import command
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, case, event, func, select, update
 
-from tests.integration.test_metrics import scrape, seed, value
+from devstack.filled_ledger import fill_job
+from devstack.postgres import TemporaryPostgres
+from devstack.waiting import wait_until
+from tests.support import metric_value, scrape, seed_six_states
 from webhooks import create_app
-from worker.devstack.filled_ledger import fill_job
-from worker.devstack.postgres import TemporaryPostgres
-from worker.devstack.waiting import wait_until
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
 from worker.ledger.reads import fold_tallies, read_views
@@ -80,7 +80,7 @@ def churn(engine: Engine) -> None:
 def test_tallies_follow_every_change_of_the_counted_tables(engine: Engine) -> None:
     """After jobs in every state, a half-run big job, hand edits and deletes, each tally
     equals the count taken from the tables."""
-    seed(engine)
+    seed_six_states(engine)
     fill_job(engine, "half-run", 120, run=70)
     assert tallied(engine) == truth(engine)
     legs_before, _jobs, calls_before = tallied(engine)
@@ -208,5 +208,6 @@ def test_a_scrape_costs_the_same_with_10_or_10000_calls_recorded(engine: Engine,
         assert "attempts" not in statement
         assert "FROM legs" not in statement
     name = "cancelflow_provider_call_duration_seconds_count"
-    assert value(scrape(few_text), name, provider="bambora", operation="get_payment") == 9
-    assert value(scrape(many_text), name, provider="bambora", operation="get_payment") == 9999
+    labels = {"provider": "bambora", "operation": "get_payment"}
+    assert metric_value(scrape(few_text), name, **labels) == 9
+    assert metric_value(scrape(many_text), name, **labels) == 9999

@@ -9,8 +9,8 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
+from devstack.sandbox_control import SandboxControl
 from tests.support import wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
 from worker.ledger import UnitOfWork
 from worker.producer import publish
 
@@ -45,6 +45,7 @@ def operations(sandbox: SandboxControl, reference: str) -> list[tuple[str, Any]]
         provider="bambora", target=f"{MERCHANT}/{reference}")]
 
 
+@pytest.mark.also_on_postgresql
 def test_503_503_then_success_each_read_before_the_next_cancel(
     producer: Celery, ledger: Engine, sandbox: SandboxControl
 ) -> None:
@@ -96,6 +97,7 @@ def test_a_portal_cancel_is_tried_again_then_handed_to_a_person(
     assert f"bambora:cancel_payment:{MERCHANT}/{ref}" not in sandbox.effects("bambora")
 
 
+@pytest.mark.also_on_postgresql
 def test_409_is_read_then_retried(producer: Celery, ledger: Engine,
                                   sandbox: SandboxControl) -> None:
     """payment_operation_blocked: read the payment, then retry the cancel, which succeeds."""
@@ -140,6 +142,7 @@ def test_a_2000_character_reference_round_trips(producer: Celery, ledger: Engine
     assert sandbox.effects("bambora")[f"bambora:cancel_payment:{MERCHANT}/{ref}"] == 1
 
 
+@pytest.mark.also_on_postgresql
 def test_timeout_after_send_is_resolved_by_a_read(producer: Celery, ledger: Engine,
                                                   sandbox: SandboxControl) -> None:
     """A cancel that took effect but whose answer was lost is confirmed by reading, not redone."""

@@ -15,15 +15,14 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from tests.support import wait_for_job
-from worker.celery_app import SUBMIT_QUEUE
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
-from worker.dispatch import INTERNAL_QUEUE
 from worker.domain.request import invalid_job_id, job_id_for_key
 from worker.producer import SUBMIT_TASK, publish
 from worker.services.views import get_job
+from worker.task_names import INTERNAL_QUEUE, SUBMIT_QUEUE
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
 from tests.support import midday_zone, today_in, wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
 from worker.ledger import UnitOfWork
 from worker.producer import publish
 
@@ -56,6 +56,7 @@ def operations(sandbox: SandboxControl, code: str) -> list[str]:
     return [c["operation"] for c in sandbox.calls(provider="paywall", target=code)]
 
 
+@pytest.mark.also_on_postgresql
 def test_2500_payments_pages_out_of_order_with_a_duplicate(producer: Celery, ledger: Engine,
                                                            sandbox: SandboxControl) -> None:
     """2,500 payments; pages sent 3, 2, 1 with page 2 twice: reconciled, exact figures."""
@@ -94,6 +95,7 @@ def test_past_payment_day_is_rejected_without_any_call(producer: Celery, ledger:
     assert operations(sandbox, code) == [] and leg["attempts"] == 0
 
 
+@pytest.mark.also_on_postgresql
 def test_past_payment_day_is_refunded_when_asked(producer: Celery, ledger: Engine,
                                                  sandbox: SandboxControl) -> None:
     """on_cutoff=refund: the refund endpoint is called, never cancel, and the leg is refunded."""
@@ -118,6 +120,7 @@ def test_a_single_payment_is_cancelled_through_the_private_api(
     assert job["legs"][0]["reconciliation"]["reported"]["cancelled_amount"] == "99.90"
 
 
+@pytest.mark.also_on_postgresql
 def test_a_dropped_page_is_recovered_by_asking_again(producer: Celery, ledger: Engine,
                                                      sandbox: SandboxControl) -> None:
     """Page 2 never arrives: the sweep asks Paywall to send the callback again, and it settles."""

@@ -9,8 +9,8 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 
+from devstack.sandbox_control import SandboxControl
 from tests.support import wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
 from worker.producer import publish
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from worker.devstack.stack import stack_env
+from devstack.stack import stack_env
 from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

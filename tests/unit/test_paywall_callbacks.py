@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import PAYWALL_KEY, paywall_page
 from worker.providers.paywall_callbacks import (
     MAX_PAGE_PAYMENTS,
     MAX_PAYMENTS_BYTES,
@@ -25,24 +26,7 @@ from worker.providers.paywall_callbacks import (
     read_page,
 )
 
-KEY = b"hash-key"
 SIXTEEN_MIB = 16 * 1024 * 1024
-
-
-def page(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "Type": "BulkCancel", "BulkPaymentId": 81234, "MerchantUniqueCode": "bulk-1",
-        "Hash": expected_hash(KEY, "81234", "bulk-1"), "IsCompressed": False,
-        "PageNumber": 1, "TotalPages": 2, "HasMorePages": True,
-        "Payments": [
-            {"MerchantUniqueCode": "p1", "PaymentId": 1, "Amount": 10.25, "Status": 4,
-             "Scope": "cancel", "ErrorCode": 0, "ErrorMessage": None},
-            {"MerchantUniqueCode": "p2", "PaymentId": 2, "Amount": 5, "Status": 5,
-             "Scope": "cancel", "ErrorCode": 1, "ErrorMessage": "x"},
-        ],
-    }
-    body.update(overrides)
-    return body
 
 
 def parsed(body: dict[str, Any]) -> Any:
@@ -61,20 +45,20 @@ def forged(size: int, payment: str = '{"MerchantUniqueCode":"%d","PaymentId":%d,
 
 def test_hash_is_sha256_of_key_id_and_code() -> None:
     """Hash = sha256("{key}###{BulkPaymentId}###{MerchantUniqueCode}"), lowercase hex."""
-    assert expected_hash(KEY, "81234", "bulk-1") == hashlib.sha256(
+    assert expected_hash(PAYWALL_KEY, "81234", "bulk-1") == hashlib.sha256(
         b"hash-key###81234###bulk-1").hexdigest()
 
 
 def test_any_configured_key_may_match() -> None:
     """A page signed with the second configured key is accepted; an unknown key is not."""
-    head = read_head(json.dumps(page()).encode())
-    assert hash_matches(head, [b"old-key", KEY])
+    head = read_head(json.dumps(paywall_page()).encode())
+    assert hash_matches(head, [b"old-key", PAYWALL_KEY])
     assert not hash_matches(head, [b"old-key", b"other"])
 
 
 def test_trailing_zeros_are_still_two_places() -> None:
     """10.250 is 10.25: accepted, like any amount whose value has at most two places."""
-    body = page(Payments=[{"MerchantUniqueCode": "p", "PaymentId": 1, "Amount": "x",
+    body = paywall_page(Payments=[{"MerchantUniqueCode": "p", "PaymentId": 1, "Amount": "x",
                            "Status": 4, "Scope": "cancel"}])
     raw = json.dumps(body).encode().replace(b'"x"', b"10.250")
     assert parse_callback(raw).totals()["cancel"]["amount"] == "10.250"
@@ -82,7 +66,7 @@ def test_trailing_zeros_are_still_two_places() -> None:
 
 def test_a_page_parses_with_exact_amounts_and_totals() -> None:
     """Amounts are Decimal; totals split successes and failures per scope."""
-    found = parsed(page())
+    found = parsed(paywall_page())
     assert (found.page_number, found.total_pages, found.bulk_payment_id) == (1, 2, "81234")
     assert found.totals() == {"cancel": {"count": 2, "amount": "15.25", "ok_count": 1,
                                          "ok_amount": "10.25", "failed_count": 1,
@@ -91,7 +75,7 @@ def test_a_page_parses_with_exact_amounts_and_totals() -> None:
 
 def test_the_head_is_read_without_decoding_the_payments() -> None:
     """Payments that would be refused do not stop the head: the Hash is checked first."""
-    raw = json.dumps(page(Payments=[{"Amount": "ten"}])).encode()
+    raw = json.dumps(paywall_page(Payments=[{"Amount": "ten"}])).encode()
     head = read_head(raw)
     assert (head.bulk_payment_id, head.merchant_unique_code) == ("81234", "bulk-1")
     with pytest.raises(MalformedCallback):
@@ -108,7 +92,7 @@ def test_a_forged_16_mib_body_costs_almost_nothing_before_its_hash_is_refused() 
         allocated = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert not hash_matches(head, [KEY])
+    assert not hash_matches(head, [PAYWALL_KEY])
     assert allocated < 64 * 1024, allocated
 
 
@@ -119,15 +103,16 @@ def test_camel_case_pages_read_the_same() -> None:
             return {k[0].lower() + k[1:]: camel(v) for k, v in value.items()}
         return [camel(v) for v in value] if isinstance(value, list) else value
 
-    documented, cameled = parsed(page()), parsed(camel(page()))
+    documented, cameled = parsed(paywall_page()), parsed(camel(paywall_page()))
     assert (cameled.bulk_payment_id, cameled.totals(), cameled.rows) == (
         documented.bulk_payment_id, documented.totals(), documented.rows)
 
 
 def test_assumed_payment_fields_may_be_missing() -> None:
     """No Status or Amount: pending; no Scope: counted under ""; codes and ids optional."""
-    found = parsed(page(Payments=[{"Amount": 1, "Status": 4}, {"Status": 4, "Scope": "cancel"},
-                                  {"Amount": "2.50", "Scope": "cancel"}]))
+    found = parsed(paywall_page(Payments=[{"Amount": 1, "Status": 4},
+                                          {"Status": 4, "Scope": "cancel"},
+                                          {"Amount": "2.50", "Scope": "cancel"}]))
     assert found.totals() == {
         "": {"count": 1, "amount": "1", "ok_count": 1, "ok_amount": "1", "failed_count": 0,
              "pending_count": 0},
@@ -149,7 +134,7 @@ def test_assumed_payment_fields_may_be_missing() -> None:
 def test_malformed_pages_are_refused(change: dict[str, Any]) -> None:
     """Missing or ill-typed head fields, impossible pages and garbage amounts are malformed."""
     with pytest.raises(MalformedCallback):
-        parsed(page(**change))
+        parsed(paywall_page(**change))
 
 
 @pytest.mark.parametrize("change", [
@@ -162,7 +147,7 @@ def test_ids_too_long_or_with_control_characters_never_reach_logs_or_the_ledger(
         change: dict[str, Any]) -> None:
     """Ids are length-checked (and head ids must be printable) before anything uses them."""
     with pytest.raises(MalformedCallback):
-        parsed(page(**change))
+        parsed(paywall_page(**change))
 
 
 @pytest.mark.parametrize("field", ["BulkPaymentId", "PageNumber", "TotalPages"])
@@ -170,7 +155,7 @@ def test_ids_too_long_or_with_control_characters_never_reach_logs_or_the_ledger(
 def test_numbers_too_large_for_an_id_or_a_count_are_refused_at_once(field: str,
                                                                      number: bytes) -> None:
     """1e999999999 in the head is refused at once (as text, a BulkPaymentId is just an id)."""
-    raw = json.dumps(page(**{field: "@"})).encode().replace(b'"@"', number)
+    raw = json.dumps(paywall_page(**{field: "@"})).encode().replace(b'"@"', number)
     if field == "BulkPaymentId" and number.startswith(b'"'):
         assert read_head(raw).bulk_payment_id == "1e999999999"
         return
@@ -182,10 +167,10 @@ def test_more_than_a_page_of_payments_is_refused() -> None:
     """1,001 payments, or a payment list over its byte bound, is not one page."""
     many = [{"Amount": 1, "Status": 4, "Scope": "cancel"}] * (MAX_PAGE_PAYMENTS + 1)
     with pytest.raises(MalformedCallback):
-        parsed(page(Payments=many))
+        parsed(paywall_page(Payments=many))
     bulky = [{"Amount": 1, "Status": 4, "Note": "x" * (MAX_PAYMENTS_BYTES // 10)}] * 11
     with pytest.raises(MalformedCallback):
-        parsed(page(Payments=bulky))
+        parsed(paywall_page(Payments=bulky))
 
 
 AMOUNTS = st.integers(min_value=0, max_value=10**12)
@@ -214,7 +199,7 @@ def test_pages_varied_where_the_documents_are_silent_total_the_same(
                       "PaymentId": str(index) if id_as_text else index, "Amount": f"@{index}@",
                       "Status": str(status) if status_as_text else status, "Scope": "cancel",
                       **extra})
-    raw = json.dumps(page(Payments=items, **extra))
+    raw = json.dumps(paywall_page(Payments=items, **extra))
     for index, text in enumerate(texts):
         raw = raw.replace(f'"@{index}@"', text)
 

@@ -4,14 +4,22 @@ worker)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 
 import pytest
 
-from worker.celery_app import LEDGER_RETRY, app
+from tasks.ledger_retry import LEDGER_RETRY
+from worker.celery_app import app
 from worker.settings import Settings
 
 TASK_MODULES = ("tasks.submit", "tasks.legs", "tasks.sweep", "tasks.noop")
+TASKS_DIR = Path(__file__).resolve().parents[2] / "tasks"
+# Task options that say how a task retries or acknowledges: written once, in tasks/ledger_retry.py
+# (or, for acknowledgement, in the app's configuration).
+RETRY_OPTIONS = {"autoretry_for", "retry_backoff", "retry_backoff_max", "retry_jitter",
+                 "max_retries", "acks_late", "LEDGER_RETRY"}
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +56,22 @@ def test_ledger_retries_have_one_definition(tasks: dict[str, object]) -> None:
     for name in retrying:
         task = tasks[name]
         assert {option: getattr(task, option) for option in LEDGER_RETRY} == LEDGER_RETRY, name
+
+
+def test_no_task_module_spells_retry_options_itself() -> None:
+    """Outside tasks/ledger_retry.py no task decorator names a retry or acknowledgement option
+    nor spreads LEDGER_RETRY: each retrying task takes them through ``ledger_task``."""
+    spelled: list[str] = []
+    for path in sorted(TASKS_DIR.glob("*.py")):
+        if path.name == "ledger_retry.py":
+            continue
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            for decorator in function.decorator_list:
+                for node in ast.walk(decorator):
+                    if isinstance(node, ast.keyword) and (node.arg in RETRY_OPTIONS or (
+                            node.arg is None and isinstance(node.value, ast.Name)
+                            and node.value.id in RETRY_OPTIONS)):
+                        spelled.append(f"{path.name}:{function.name}")
+    assert spelled == []

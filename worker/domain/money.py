@@ -1,8 +1,7 @@
-"""Money: a ``Decimal`` amount with an ISO-4217 currency. Never a float."""
+"""Amounts: a ``Decimal`` read from a provider, and the contract's string. Never a float."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 
@@ -41,17 +40,3 @@ def format_amount(amount: Decimal) -> str:
     quantized = amount.quantize(Decimal("0.01")) if exponent > -2 else amount
     return format(quantized, "f")
 
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-    def __post_init__(self) -> None:
-        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
-            raise MoneyError(f"not an ISO-4217 currency: {self.currency!r}")
-
-    def __add__(self, other: Money) -> Money:
-        if other.currency != self.currency:
-            raise MoneyError(f"cannot add {other.currency} to {self.currency}")
-        return Money(self.amount + other.amount, self.currency)

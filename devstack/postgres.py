@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worker.devstack.embedded_redis import free_port
+from devstack.embedded_redis import free_port
 
 USER = "cancelflow"
 

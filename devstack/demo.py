@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.progress import Progress
 
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
 
 Scenario = tuple[str, dict[str, Any]]
 PAYWALL_ZONE = "Europe/Istanbul"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from worker.devstack.embedded_redis import EmbeddedRedis, free_port
-from worker.devstack.waiting import wait_until
+from devstack.embedded_redis import EmbeddedRedis, free_port
+from devstack.waiting import wait_until
 from worker.settings import Settings
 
 SANDBOX_SIXDOT50 = {"key": "sandbox-key", "secret": "sandbox-secret"}

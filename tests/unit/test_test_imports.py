@@ -1,0 +1,41 @@
+"""Test modules share helpers through tests/support.py, tests/seeds.py and fixtures, never by
+importing one another (nor tests.conftest, which pytest imports itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import imports_in, is_within
+
+TESTS = Path(__file__).resolve().parents[1]
+FORBIDDEN = ("tests.unit", "tests.integration", "tests.e2e", "tests.conftest")
+
+# Imports that remain until the shared helpers move (issue 16): test_dashboard's seeding and the
+# adapter tests' builders, to tests/fakes.py or tests/support.py. Nothing may be added here.
+ALLOWED_UNTIL_THE_FAKES_MOVE = {
+    "e2e/test_dashboard_chromium.py": {"tests.integration.test_dashboard"},
+    "unit/test_bambora_documents.py": {"tests.unit.test_bambora_adapter"},
+    "unit/test_paywall_query.py": {"tests.unit.test_paywall_adapter"},
+    "unit/test_sixdot50_documents.py": {"tests.unit.test_sixdot50_adapter"},
+}
+
+
+def _test_modules_imported(path: Path) -> set[str]:
+    """The modules under tests.unit/integration/e2e or tests.conftest that ``path`` imports."""
+    found = {site.module for site in imports_in(path)
+             if any(is_within(site.module, package) for package in FORBIDDEN)}
+    # `from tests.conftest import X` names tests.conftest, not a module tests.conftest.X.
+    return {module for module in found
+            if not any(module.startswith(f"{other}.") for other in found)}
+
+
+def test_no_test_module_imports_another() -> None:
+    """No file under tests/ imports tests.unit.*, tests.integration.*, tests.e2e.* or
+    tests.conftest, beyond the imports listed until the shared fakes move."""
+    offending: dict[str, set[str]] = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        relative = path.relative_to(TESTS).as_posix()
+        extra = _test_modules_imported(path) - ALLOWED_UNTIL_THE_FAKES_MOVE.get(relative, set())
+        if extra:
+            offending[relative] = extra
+    assert offending == {}
