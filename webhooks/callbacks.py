@@ -16,7 +16,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from webhooks.context import engine, settings
-from worker.providers.paywall_callbacks import (
+from worker.providers.paywall.callbacks import (
     MalformedCallback,
     hash_matches,
     read_head,

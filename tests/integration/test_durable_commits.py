@@ -18,7 +18,7 @@ from tests.integration.test_leg_service import BATCH, ScriptedDriver, make_ctx, 
 from tests.unit.test_paywall_callbacks import page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
-from worker.providers.paywall_callbacks import parse_callback
+from worker.providers.paywall.callbacks import parse_callback
 from worker.services.callbacks import store_page
 from worker.services.legs import claim_legs, run_claimed
 from worker.services.submit import submit

@@ -23,7 +23,7 @@ from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Reject
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
 from worker.providers.calls import CallObserver, CallRecord
-from worker.providers.paywall_callbacks import expected_hash
+from worker.providers.paywall.callbacks import expected_hash
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg
 from worker.services.submit import submit

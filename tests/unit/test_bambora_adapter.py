@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from worker.providers import errors
-from worker.providers.bambora import Bambora, from_minor
+from worker.providers.bambora.adapter import Bambora, from_minor
 from worker.providers.calls import NullObserver
 
 PAYMENT = {"reference": "r", "merchant": "T1", "state": "Canceled", "amount": 12550,

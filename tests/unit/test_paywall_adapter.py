@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver
-from worker.providers.paywall import Accepted, Paywall, Refused
-from worker.providers.paywall_codes import PAYMENT_ERROR_CODES, Meaning
+from worker.providers.paywall.adapter import Accepted, Paywall, Refused
+from worker.providers.paywall.codes import PAYMENT_ERROR_CODES, Meaning
 
 DAY = date(2026, 11, 21)
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.providers.paywall_callbacks import (
+from worker.providers.paywall.callbacks import (
     MAX_PAGE_PAYMENTS,
     MAX_PAYMENTS_BYTES,
     MalformedCallback,

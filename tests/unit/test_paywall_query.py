@@ -19,7 +19,7 @@ from tests.seeds import example_body
 from tests.unit.test_paywall_adapter import envelope, make_api
 from worker.providers import errors
 from worker.providers.calls import NullObserver
-from worker.providers.paywall import MAX_QUERY_PAGES, Accepted
+from worker.providers.paywall.adapter import MAX_QUERY_PAGES, Accepted
 
 CENTS = st.integers(min_value=0, max_value=10**15 - 1)
 SPELLINGS = ("int", "float", "string")

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from worker.providers import errors
 from worker.providers.calls import CallRecord, NullObserver
-from worker.providers.sixdot50 import SixDot50
+from worker.providers.sixdot50.adapter import SixDot50
 
 BATCH_ID = uuid.UUID("f945d71c-b00f-4e77-8175-253093157a2f")
 BASE = "https://pay.example/api"

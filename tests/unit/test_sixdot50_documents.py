@@ -22,7 +22,7 @@ from worker.domain.outcomes import Cancelled, Rejected
 from worker.domain.states import Reason
 from worker.providers import errors
 from worker.providers.calls import CallRecord, NullObserver
-from worker.services.drivers.sixdot50 import SixDot50Driver
+from worker.providers.sixdot50.driver import SixDot50Driver
 
 Answer = tuple[int, str]
 

@@ -24,8 +24,8 @@ from worker.domain.states import LegState
 from worker.ledger.queries import Ledger
 from worker.ledger.records import LegRecord
 from worker.ledger.uow import UnitOfWork
-from worker.providers.paywall import CURRENCY
-from worker.providers.paywall_callbacks import CallbackPage
+from worker.providers.paywall.adapter import CURRENCY
+from worker.providers.paywall.callbacks import CallbackPage
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
 from worker.services.legs import leg_reconciliation

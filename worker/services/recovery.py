@@ -16,11 +16,11 @@ from datetime import date, timedelta
 from worker.domain.reconciliation import Source
 from worker.domain.states import LegState, Provider, Reason
 from worker.providers.errors import ProviderError
-from worker.providers.paywall import STATUS_FAILED, STATUS_SUCCESSFUL
+from worker.providers.paywall.adapter import STATUS_FAILED, STATUS_SUCCESSFUL
 from worker.services.attempts import AttemptRecorder
 from worker.services.callbacks import WAITING, _Sum, evidence_from, settle_leg
 from worker.services.context import Context
-from worker.services.drivers.paywall import PaywallDriver
+from worker.providers.paywall.driver import PaywallDriver
 from worker.services.jobs import refresh_job
 from worker.services.legs import leg_reconciliation
 from worker.services.outcome_log import leg_ended

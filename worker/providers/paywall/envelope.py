@@ -5,7 +5,7 @@ Body}`` (seed 001). ``ErrorCode`` 0 with ``Result`` true is success; another cod
 refusal (a :class:`Refused` value), whatever the HTTP status it came with. Auth failures and
 Paywall's own exceptions raise from the error tree; an exception, a 5xx or an unreadable answer
 to a call that changes state is ambiguous (it may have taken effect). Fields are read tolerantly
-(``paywall_wire``).
+(``wire``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from worker.providers.errors import (
     RateLimited,
 )
 from worker.providers.fields import first_present
-from worker.providers.paywall_codes import NUMBERING, Meaning, meaning_of
-from worker.providers.paywall_wire import (
+from worker.providers.paywall.codes import NUMBERING, Meaning, meaning_of
+from worker.providers.paywall.wire import (
     OPERATION_ID_NAMES,
     QUEUED_NAMES,
     TOTAL_COUNT_NAMES,

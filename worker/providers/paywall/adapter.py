@@ -3,8 +3,8 @@
 Business refusals are returned as a :class:`Refused` value (expected outcomes), never mistaken
 for success. Transport, auth and server failures raise from the error tree; one that answers a
 call that changes state (a cancel or a refund) is ambiguous: it may have taken effect, so the
-target is read before anything is sent again. Answers are read by ``paywall_envelope`` and
-``paywall_wire``.
+target is read before anything is sent again. Answers are read by ``envelope`` and
+``wire``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from worker.providers.calls import CallObserver, OnCall, call
 from worker.providers.errors import InvalidRequest, MalformedResponse, ProviderError
-from worker.providers.paywall_codes import NUMBERING, Meaning
-from worker.providers.paywall_envelope import (
+from worker.providers.paywall.codes import NUMBERING, Meaning
+from worker.providers.paywall.envelope import (
     PROVIDER,
     Accepted,
     Refused,
@@ -27,7 +27,7 @@ from worker.providers.paywall_envelope import (
     open_envelope,
     read_queued,
 )
-from worker.providers.paywall_wire import PaymentRow, QueryPage, read_query_page
+from worker.providers.paywall.wire import PaymentRow, QueryPage, read_query_page
 
 __all__ = ["CURRENCY", "PROVIDER", "Accepted", "Paywall", "Refused"]
 

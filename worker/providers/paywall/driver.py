@@ -24,8 +24,8 @@ from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider, Reason
 from worker.providers.calls import CallObserver
 from worker.providers.errors import ProviderUnavailable
-from worker.providers.paywall import PROVIDER, Accepted, Paywall, Refused
-from worker.providers.paywall_codes import Meaning
+from worker.providers.paywall.adapter import PROVIDER, Accepted, Paywall, Refused
+from worker.providers.paywall.codes import Meaning
 
 # [doc] requests in the last minutes of a day may be processed after midnight.
 AT_RISK_FROM = time(23, 50)
