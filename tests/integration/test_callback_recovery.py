@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from tests.conftest import FakeDispatcher
 from worker.domain.states import Provider
 from worker.providers.paywall.adapter import Paywall
-from worker.services.context import Context, RetryPolicy
 from worker.providers.paywall.driver import PaywallDriver
+from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_legs
 from worker.services.recovery import recover_leg
 from worker.services.submit import submit

@@ -24,8 +24,8 @@ from worker.domain.states import Provider
 from worker.ledger import UnitOfWork
 from worker.providers.calls import CallObserver
 from worker.providers.sixdot50.adapter import SixDot50
-from worker.services.context import Context
 from worker.providers.sixdot50.driver import SixDot50Driver
+from worker.services.context import Context
 from worker.services.evidence import EVIDENCE_MAX_READS, read_interval
 from worker.services.legs import process_leg, refresh_evidence
 from worker.services.submit import submit

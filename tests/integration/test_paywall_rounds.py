@@ -18,8 +18,8 @@ from tests.conftest import FakeDispatcher
 from worker.domain.states import LegState, Provider
 from worker.ledger import UnitOfWork
 from worker.providers.paywall.adapter import Paywall
-from worker.services.context import Context, RetryPolicy
 from worker.providers.paywall.driver import PaywallDriver
+from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg, process_legs
 from worker.services.submit import submit
 

@@ -17,8 +17,8 @@ from tests.seeds import example_body
 from tests.unit.test_bambora_adapter import make_api, token
 from worker.domain.outcomes import Cancelled
 from worker.providers import errors
-from worker.providers.calls import CallRecord, NullObserver
 from worker.providers.bambora.driver import NO_CURRENCY, BamboraDriver
+from worker.providers.calls import CallRecord, NullObserver
 
 TARGET = {"merchant": "T123456789", "payment_reference": "order-4711"}
 
