@@ -17,7 +17,7 @@ from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver
 from worker.providers.paywall.adapter import Accepted, Paywall, Refused
-from worker.providers.paywall.codes import PAYMENT_ERROR_CODES, Meaning
+from worker.providers.paywall.codes import Meaning
 
 DAY = date(2026, 11, 21)
 
@@ -145,15 +145,6 @@ def test_a_5xx_or_paywall_exception_answering_a_change_is_ambiguous(
     with pytest.raises(errors.ProviderError) as caught:
         getattr(answering(*answer), operation)("b", DAY, NullObserver())
     assert caught.value.ambiguous and caught.value.retryable
-
-
-def test_the_older_numberings_exception_63_is_ambiguous_too() -> None:
-    """With the older PaymentErrorCodes numbering, 63 (OccuredAnException) is an exception."""
-    api = make_api(lambda request: httpx.Response(200, json=envelope(None, 63, False)),
-                   codes=PAYMENT_ERROR_CODES)
-    with pytest.raises(errors.ProviderUnavailable) as caught:
-        api.cancel_bulk("b", DAY, NullObserver())
-    assert caught.value.ambiguous and caught.value.provider_code == "63"
 
 
 def test_a_5xx_answering_a_read_is_retried_but_not_ambiguous() -> None:

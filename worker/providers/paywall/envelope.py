@@ -22,7 +22,6 @@ from worker.providers.errors import (
     InvalidRequest,
     MalformedResponse,
     ProviderUnavailable,
-    RateLimited,
 )
 from worker.providers.fields import first_present
 from worker.providers.paywall.codes import NUMBERING, Meaning, meaning_of
@@ -34,7 +33,7 @@ from worker.providers.paywall.wire import (
     operation_id,
     whole_number,
 )
-from worker.providers.retry import parse_retry_after
+from worker.providers.retry import rate_limited
 
 PROVIDER = "paywall"
 MESSAGE_LENGTH = 300  # a refusal's message as kept in a leg's detail
@@ -101,8 +100,7 @@ def open_envelope(response: httpx.Response, operation: str, *, mutating: bool,
     if status in (401, 403):
         raise AuthFailed("Paywall refused the API headers", **common(response, operation))
     if status == 429:
-        raise RateLimited("rate limited", retry_after=parse_retry_after(
-            response.headers.get("retry-after")), **common(response, operation))
+        raise rate_limited("rate limited", response, **common(response, operation))
     if status >= 500:
         raise ProviderUnavailable(f"HTTP {status}", ambiguous=mutating,
                                   **common(response, operation))
