@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event
 
 from tests.conftest import FakeDispatcher
 from tests.integration.test_leg_service import BATCH, ScriptedDriver, make_ctx, message
-from tests.unit.test_paywall_callbacks import page
+from tests.provider_fakes import paywall_callback_page as page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.providers.paywall.callbacks import parse_callback

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
+from tests.provider_fakes import paywall_api as make_api
+from tests.provider_fakes import paywall_envelope as envelope
 from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver
@@ -20,22 +20,6 @@ from worker.providers.paywall.adapter import Accepted, Paywall, Refused
 from worker.providers.paywall.codes import Meaning
 
 DAY = date(2026, 11, 21)
-
-
-def envelope(body: Any = None, code: int = 0, result: bool = True) -> dict[str, Any]:
-    return {"ErrorCodeType": 1, "ErrorMessage": None if code == 0 else "refused",
-            "ErrorCode": code, "Result": result, "Message": None, "Body": body}
-
-
-def make_api(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Paywall:
-    return Paywall(
-        httpx.Client(transport=httpx.MockTransport(handler)),
-        public_url="https://pw.example/public",
-        private_url="https://pw.example/private",
-        public_headers=(SecretStr("pk"), SecretStr("pc")),
-        private_headers=(SecretStr("sk"), SecretStr("sc")),
-        **options,
-    )
 
 
 def answering(status: int, body: Any) -> Paywall:

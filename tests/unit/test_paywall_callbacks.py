@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.provider_fakes import CALLBACK_KEY
+from tests.provider_fakes import paywall_callback_page as page
 from worker.providers.paywall.callbacks import (
     MAX_PAGE_PAYMENTS,
     MAX_PAYMENTS_BYTES,
@@ -25,24 +27,8 @@ from worker.providers.paywall.callbacks import (
     read_page,
 )
 
-KEY = b"hash-key"
+KEY = CALLBACK_KEY
 SIXTEEN_MIB = 16 * 1024 * 1024
-
-
-def page(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "Type": "BulkCancel", "BulkPaymentId": 81234, "MerchantUniqueCode": "bulk-1",
-        "Hash": expected_hash(KEY, "81234", "bulk-1"), "IsCompressed": False,
-        "PageNumber": 1, "TotalPages": 2, "HasMorePages": True,
-        "Payments": [
-            {"MerchantUniqueCode": "p1", "PaymentId": 1, "Amount": 10.25, "Status": 4,
-             "Scope": "cancel", "ErrorCode": 0, "ErrorMessage": None},
-            {"MerchantUniqueCode": "p2", "PaymentId": 2, "Amount": 5, "Status": 5,
-             "Scope": "cancel", "ErrorCode": 1, "ErrorMessage": "x"},
-        ],
-    }
-    body.update(overrides)
-    return body
 
 
 def parsed(body: dict[str, Any]) -> Any:

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.provider_fakes import paywall_api as make_api
+from tests.provider_fakes import paywall_envelope as envelope
 from tests.seeds import example_body
-from tests.unit.test_paywall_adapter import envelope, make_api
 from worker.providers import errors
 from worker.providers.calls import NullObserver
 from worker.providers.paywall.adapter import MAX_QUERY_PAGES, Accepted
