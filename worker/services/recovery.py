@@ -5,7 +5,8 @@ Stage 1 -> 2: as long again later, read the bulk query endpoint (1,000 rows a pa
 until one comes back short: its totals are never needed) and take the per-payment results from
 there. Stage 2: the leg ends ``failed / callback_timeout``.
 Each stage is claimed with a compare-and-set before any provider call, so two sweeps (or two
-workers given the same leg) never both act.
+workers given the same leg) never both act. The provider calls go through the leg's driver as a
+``CallbackRecovery`` port; a driver without that capability gives up at once.
 """
 
 from __future__ import annotations
