@@ -22,7 +22,7 @@ import httpx
 from bench.measure import run_concurrently, table
 from devstack.embedded_redis import EmbeddedRedis, free_port
 from devstack.waiting import wait_until
-from worker.providers.paywall_callbacks import expected_hash
+from worker.providers.paywall.callbacks import expected_hash
 
 KEY = "bench-key"
 PAGE = 1000

@@ -27,7 +27,6 @@ from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver, CallRecord
-from worker.providers.paywall_callbacks import expected_hash
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg
 from worker.services.submit import submit
@@ -195,26 +194,6 @@ def text_of(response: TestResponse) -> str:
 
 
 # Paywall callbacks.
-
-PAYWALL_KEY = b"hash-key"
-
-
-def paywall_page(**overrides: Any) -> dict[str, Any]:
-    """A verified first page of two of Paywall bulk 81234 (key ``PAYWALL_KEY``), overridden."""
-    body: dict[str, Any] = {
-        "Type": "BulkCancel", "BulkPaymentId": 81234, "MerchantUniqueCode": "bulk-1",
-        "Hash": expected_hash(PAYWALL_KEY, "81234", "bulk-1"), "IsCompressed": False,
-        "PageNumber": 1, "TotalPages": 2, "HasMorePages": True,
-        "Payments": [
-            {"MerchantUniqueCode": "p1", "PaymentId": 1, "Amount": 10.25, "Status": 4,
-             "Scope": "cancel", "ErrorCode": 0, "ErrorMessage": None},
-            {"MerchantUniqueCode": "p2", "PaymentId": 2, "Amount": 5, "Status": 5,
-             "Scope": "cancel", "ErrorCode": 1, "ErrorMessage": "x"},
-        ],
-    }
-    body.update(overrides)
-    return body
-
 
 # Imports, for the tests that hold the layering.
 

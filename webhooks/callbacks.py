@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 
 from webhooks.context import engine, settings
 from worker.bootstrap import ledger_units
-from worker.providers.paywall_callbacks import (
+from worker.providers.paywall.callbacks import (
     MalformedCallback,
     hash_matches,
     read_head,

@@ -15,15 +15,15 @@ from sqlalchemy import Engine
 from worker.domain.states import Provider
 from worker.ledger import create_ledger_engine
 from worker.ledger.uow import SqlUnitOfWorkFactory
-from worker.providers.bambora import Bambora
+from worker.providers.bambora.adapter import Bambora
+from worker.providers.bambora.driver import BamboraDriver
 from worker.providers.calls import OnCall
 from worker.providers.deadline import bound_calls
-from worker.providers.paywall import Paywall
-from worker.providers.sixdot50 import SixDot50
+from worker.providers.paywall.adapter import Paywall
+from worker.providers.paywall.driver import PaywallDriver
+from worker.providers.sixdot50.adapter import SixDot50
+from worker.providers.sixdot50.driver import SixDot50Driver
 from worker.services.context import Context, RetryPolicy, utcnow
-from worker.services.drivers.bambora import BamboraDriver
-from worker.services.drivers.paywall import PaywallDriver
-from worker.services.drivers.sixdot50 import SixDot50Driver
 from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
 from worker.services.throttle import Throttle

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 from tests.fakes import FakeDispatcher, FakeUnitsOfWork
 from tests.support import Clock
 from worker.domain.states import Provider
-from worker.providers.paywall import Paywall
+from worker.providers.paywall.adapter import Paywall
+from worker.providers.paywall.driver import PaywallDriver
 from worker.services.context import Context, RetryPolicy
-from worker.services.drivers.paywall import PaywallDriver
 from worker.services.legs import process_legs
 from worker.services.recovery import recover_leg
 from worker.services.submit import submit

@@ -26,7 +26,7 @@ from worker.domain.states import Provider, Reason
 from worker.ledger import create_ledger_engine
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver, CallRecord
-from worker.providers.paywall_callbacks import expected_hash, parse_callback
+from worker.providers.paywall.callbacks import expected_hash, parse_callback
 from worker.services.callbacks import settle_leg, store_page
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg, process_legs

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine, event
 
 from tests.fakes import BATCH, FakeDispatcher, ScriptedDriver, make_ctx, message
-from tests.support import paywall_page
+from tests.provider_fakes import paywall_callback_page as paywall_page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.uow import SqlUnitOfWorkFactory
-from worker.providers.paywall_callbacks import parse_callback
+from worker.providers.paywall.callbacks import parse_callback
 from worker.services.callbacks import store_page
 from worker.services.legs import claim_legs, run_claimed
 from worker.services.submit import submit

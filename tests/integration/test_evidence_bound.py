@@ -23,9 +23,9 @@ from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.providers.calls import CallObserver
-from worker.providers.sixdot50 import SixDot50
+from worker.providers.sixdot50.adapter import SixDot50
+from worker.providers.sixdot50.driver import SixDot50Driver
 from worker.services.context import Context
-from worker.services.drivers.sixdot50 import SixDot50Driver
 from worker.services.evidence import EVIDENCE_MAX_READS, read_interval
 from worker.services.legs import process_leg, refresh_evidence
 from worker.services.submit import submit

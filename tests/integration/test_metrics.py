@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
 from tests.support import SEEDED_AT, metric_value, scrape, seed_six_states
 from webhooks import create_app
-from worker.providers.paywall_callbacks import expected_hash
+from worker.providers.paywall.callbacks import expected_hash
 from worker.services.views import get_job
 from worker.settings import Settings
 

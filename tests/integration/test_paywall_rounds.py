@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from tests.fakes import FakeDispatcher, FakeUnitsOfWork
 from worker.domain.states import LegState, Provider
-from worker.providers.paywall import Paywall
+from worker.providers.paywall.adapter import Paywall
+from worker.providers.paywall.driver import PaywallDriver
 from worker.services.context import Context, RetryPolicy
-from worker.services.drivers.paywall import PaywallDriver
 from worker.services.legs import process_leg, process_legs
 from worker.services.submit import submit
 

@@ -14,7 +14,7 @@ from worker.domain.outcomes import AwaitingCallbacks, Outcome, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider
 from worker.providers.calls import CallObserver
-from worker.providers.paywall_callbacks import expected_hash, parse_callback
+from worker.providers.paywall.callbacks import expected_hash, parse_callback
 from worker.services.callbacks import settle_for_page, store_page
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg

@@ -15,7 +15,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from webhooks import create_app
 from worker.ledger import UnitOfWork
-from worker.providers.paywall_callbacks import expected_hash
+from worker.providers.paywall.callbacks import expected_hash
 from worker.settings import Settings
 
 KEY = "cb-key"

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import unquote
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
+from tests.provider_fakes import bambora_api as make_api
+from tests.provider_fakes import bambora_token as token
 from worker.providers import errors
-from worker.providers.bambora import Bambora, from_minor
+from worker.providers.bambora.adapter import from_minor
 from worker.providers.calls import NullObserver
 
 PAYMENT = {"reference": "r", "merchant": "T1", "state": "Canceled", "amount": 12550,
            "currency": "SEK"}
-
-
-def make_api(handler: Callable[[httpx.Request], httpx.Response]) -> Bambora:
-    return Bambora(httpx.Client(transport=httpx.MockTransport(handler)),
-                   base_url="https://api.example", auth_url="https://auth.example",
-                   client_id=SecretStr("cid"), client_secret=SecretStr("csecret"))
-
-
-def token(request: httpx.Request, value: str = "jwt-1") -> httpx.Response:
-    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
-        b"cid:csecret").decode()
-    assert b"grant_type=client_credentials" in request.content
-    return httpx.Response(200, json={"access_token": value, "token_type": "Bearer",
-                                     "expires_in": 3600})
 
 
 def test_cancel_sends_bearer_and_api_version_and_converts_minor_units() -> None:

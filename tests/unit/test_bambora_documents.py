@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.provider_fakes import bambora_api as make_api
+from tests.provider_fakes import bambora_token as token
 from tests.seeds import example_body
-from tests.unit.test_bambora_adapter import make_api, token
 from worker.domain.outcomes import Cancelled
 from worker.providers import errors
+from worker.providers.bambora.driver import NO_CURRENCY, BamboraDriver
 from worker.providers.calls import CallRecord, NullObserver
-from worker.services.drivers.bambora import NO_CURRENCY, BamboraDriver
 
 TARGET = {"merchant": "T123456789", "payment_reference": "order-4711"}
 

@@ -5,37 +5,21 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
+from tests.provider_fakes import paywall_api as make_api
+from tests.provider_fakes import paywall_envelope as envelope
 from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver
-from worker.providers.paywall import Accepted, Paywall, Refused
-from worker.providers.paywall_codes import PAYMENT_ERROR_CODES, Meaning
+from worker.providers.paywall.adapter import Accepted, Paywall, Refused
+from worker.providers.paywall.codes import Meaning
 
 DAY = date(2026, 11, 21)
-
-
-def envelope(body: Any = None, code: int = 0, result: bool = True) -> dict[str, Any]:
-    return {"ErrorCodeType": 1, "ErrorMessage": None if code == 0 else "refused",
-            "ErrorCode": code, "Result": result, "Message": None, "Body": body}
-
-
-def make_api(handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Paywall:
-    return Paywall(
-        httpx.Client(transport=httpx.MockTransport(handler)),
-        public_url="https://pw.example/public",
-        private_url="https://pw.example/private",
-        public_headers=(SecretStr("pk"), SecretStr("pc")),
-        private_headers=(SecretStr("sk"), SecretStr("sc")),
-        **options,
-    )
 
 
 def answering(status: int, body: Any) -> Paywall:
@@ -145,15 +129,6 @@ def test_a_5xx_or_paywall_exception_answering_a_change_is_ambiguous(
     with pytest.raises(errors.ProviderError) as caught:
         getattr(answering(*answer), operation)("b", DAY, NullObserver())
     assert caught.value.ambiguous and caught.value.retryable
-
-
-def test_the_older_numberings_exception_63_is_ambiguous_too() -> None:
-    """With the older PaymentErrorCodes numbering, 63 (OccuredAnException) is an exception."""
-    api = make_api(lambda request: httpx.Response(200, json=envelope(None, 63, False)),
-                   codes=PAYMENT_ERROR_CODES)
-    with pytest.raises(errors.ProviderUnavailable) as caught:
-        api.cancel_bulk("b", DAY, NullObserver())
-    assert caught.value.ambiguous and caught.value.provider_code == "63"
 
 
 def test_a_5xx_answering_a_read_is_retried_but_not_ambiguous() -> None:

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import PAYWALL_KEY, paywall_page
-from worker.providers.paywall_callbacks import (
+from tests.provider_fakes import CALLBACK_KEY as PAYWALL_KEY
+from tests.provider_fakes import paywall_callback_page as paywall_page
+from worker.providers.paywall.callbacks import (
     MAX_PAGE_PAYMENTS,
     MAX_PAYMENTS_BYTES,
     MalformedCallback,

@@ -14,8 +14,8 @@ from worker.domain.outcomes import AwaitingCallbacks, RefundRequested, Rejected,
 from worker.domain.states import Reason
 from worker.providers.calls import NullObserver
 from worker.providers.errors import ProviderUnavailable
-from worker.providers.paywall import Paywall
-from worker.services.drivers.paywall import UNNAMED, PaywallDriver
+from worker.providers.paywall.adapter import Paywall
+from worker.providers.paywall.driver import UNNAMED, PaywallDriver
 
 ISTANBUL = ZoneInfo("Europe/Istanbul")
 BULK = {"scope": "bulk", "merchant_unique_code": "bulk-1", "payment_date": "2026-11-21"}

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.provider_fakes import paywall_api as make_api
+from tests.provider_fakes import paywall_envelope as envelope
 from tests.seeds import example_body
-from tests.unit.test_paywall_adapter import envelope, make_api
 from worker.providers import errors
 from worker.providers.calls import NullObserver
-from worker.providers.paywall import MAX_QUERY_PAGES, Accepted
+from worker.providers.paywall.adapter import MAX_QUERY_PAGES, Accepted
 
 CENTS = st.integers(min_value=0, max_value=10**15 - 1)
 SPELLINGS = ("int", "float", "string")

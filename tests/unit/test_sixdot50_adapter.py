@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
+from tests.provider_fakes import SIXDOT50_BASE
+from tests.provider_fakes import sixdot50_api as make_api
+from tests.provider_fakes import sixdot50_token as token_response
 from worker.providers import errors
 from worker.providers.calls import CallRecord, NullObserver
-from worker.providers.sixdot50 import SixDot50
 
 BATCH_ID = uuid.UUID("f945d71c-b00f-4e77-8175-253093157a2f")
-BASE = "https://pay.example/api"
+BASE = SIXDOT50_BASE
 
 
 def batch_body(status: str = "CANCELLED", cancelled: int = 185) -> dict[str, object]:
@@ -36,20 +35,6 @@ def batch_body(status: str = "CANCELLED", cancelled: int = 185) -> dict[str, obj
             "cancelledCount": cancelled,
         },
     }
-
-
-def make_api(
-    handler: Callable[[httpx.Request], httpx.Response], records: list[CallRecord] | None = None
-) -> SixDot50:
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    return SixDot50(client, BASE, SecretStr("k"), SecretStr("s"),
-                    on_call=records.append if records is not None else None)
-
-
-def token_response(request: httpx.Request, token: str = "tok-1") -> httpx.Response:  # noqa: S107
-    assert json.loads(request.content) == {"key": "k", "secret": "s"}
-    return httpx.Response(200, json={"success": True, "token": token,
-                                     "expiresAt": "2099-01-01T00:00:00Z"})
 
 
 def test_cancel_batch_sends_bearer_token_and_parses_decimals() -> None:

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.provider_fakes import sixdot50_api as make_api
+from tests.provider_fakes import sixdot50_token as token_response
 from tests.seeds import example_body
-from tests.unit.test_sixdot50_adapter import make_api, token_response
 from worker.domain.outcomes import Cancelled, Rejected
 from worker.domain.states import Reason
 from worker.providers import errors
 from worker.providers.calls import CallRecord, NullObserver
-from worker.services.drivers.sixdot50 import SixDot50Driver
+from worker.providers.sixdot50.driver import SixDot50Driver
 
 Answer = tuple[int, str]
 

@@ -12,8 +12,8 @@ from worker.domain.outcomes import Cancelled, Rejected
 from worker.domain.states import Reason
 from worker.providers.calls import NullObserver
 from worker.providers.errors import Conflict, InvalidRequest
-from worker.providers.sixdot50 import SixDot50
-from worker.services.drivers.sixdot50 import SixDot50Driver
+from worker.providers.sixdot50.adapter import SixDot50
+from worker.providers.sixdot50.driver import SixDot50Driver
 
 BATCH = str(uuid.uuid4())
 TARGET = {"batch_id": BATCH}

@@ -14,9 +14,6 @@ FORBIDDEN = ("tests.unit", "tests.integration", "tests.e2e", "tests.conftest")
 # adapter tests' builders, to tests/fakes.py or tests/support.py. Nothing may be added here.
 ALLOWED_UNTIL_THE_FAKES_MOVE = {
     "e2e/test_dashboard_chromium.py": {"tests.integration.test_dashboard"},
-    "unit/test_bambora_documents.py": {"tests.unit.test_bambora_adapter"},
-    "unit/test_paywall_query.py": {"tests.unit.test_paywall_adapter"},
-    "unit/test_sixdot50_documents.py": {"tests.unit.test_sixdot50_adapter"},
 }
 
 

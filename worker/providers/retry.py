@@ -6,6 +6,9 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
 
 from worker.providers.errors import ProviderError, RateLimited
 
@@ -42,6 +45,12 @@ def retry_delay(
     if isinstance(error, RateLimited) and error.retry_after is not None:
         delay = max(delay, min(error.retry_after, cap))
     return delay
+
+
+def rate_limited(message: str, response: httpx.Response, **common: Any) -> RateLimited:
+    """A 429 answer as the error tree's ``RateLimited``, with its Retry-After when readable."""
+    return RateLimited(message, retry_after=parse_retry_after(response.headers.get("retry-after")),
+                       **common)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

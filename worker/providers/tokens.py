@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import httpx
+
+from worker.providers.calls import NullObserver, OnCall, call
 from worker.providers.errors import AuthFailed
 
 T = TypeVar("T")
@@ -36,3 +39,12 @@ class BearerToken:
             return send(self.get())
         except AuthFailed:
             return send(self.get(force=True))
+
+
+def fetch_token(client: httpx.Client, request: httpx.Request,
+                interpret: Callable[[httpx.Response], tuple[str, datetime]], *, provider: str,
+                on_call: OnCall) -> tuple[str, datetime]:
+    """One ``get_token`` call: counted in the metrics, never a leg's attempt, and its answer (the
+    token itself) never kept."""
+    return call(client, request, interpret, provider=provider, operation="get_token",
+                mutating=False, observer=NullObserver(), on_call=on_call, keep_body=False)

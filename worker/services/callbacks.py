@@ -24,8 +24,8 @@ from worker.domain.reconciliation import (
 )
 from worker.domain.states import LegState
 from worker.ledger.records import LegRecord, NewCallbackPage
-from worker.providers.paywall import CURRENCY
-from worker.providers.paywall_callbacks import CallbackPage
+from worker.providers.paywall.adapter import CURRENCY
+from worker.providers.paywall.callbacks import CallbackPage
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
 from worker.services.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory

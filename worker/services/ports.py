@@ -1,8 +1,13 @@
-"""The ports the use cases need: a provider driver per provider and a task dispatcher."""
+"""The ports the use cases need: a provider driver per provider, callback recovery for the
+providers that answer by callback, and a task dispatcher."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from worker.domain.outcomes import Outcome, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
@@ -29,6 +34,36 @@ class LegDriver(Protocol):
 
     def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
         """The provider's figures for reconciliation, or None if it has none (yet)."""
+        ...
+
+
+class ResultStatus(StrEnum):
+    """Where one payment of an operation stands, as the provider's own records show it."""
+
+    OK = "ok"
+    FAILED = "failed"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class QueriedResult:
+    """One payment's result read back from the provider; ``amount`` None when unreadable."""
+
+    amount: Decimal | None
+    status: ResultStatus
+
+
+@runtime_checkable
+class CallbackRecovery(Protocol):
+    """What a driver whose provider answers by callback offers when the callbacks are lost."""
+
+    def request_resend(self, target: dict[str, str], calls: CallObserver) -> str | None:
+        """Ask the provider to send the callbacks again; its refusal in words, or None."""
+        ...
+
+    def query_results(self, target: dict[str, str], scope: str,
+                      calls: CallObserver) -> Iterator[QueriedResult]:
+        """Every payment result of the target's ``scope`` operation ("cancel" or "refund")."""
         ...
 
 

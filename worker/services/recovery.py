@@ -5,24 +5,24 @@ Stage 1 -> 2: as long again later, read the bulk query endpoint (1,000 rows a pa
 until one comes back short: its totals are never needed) and take the per-payment results from
 there. Stage 2: the leg ends ``failed / callback_timeout``.
 Each stage is claimed with a compare-and-set before any provider call, so two sweeps (or two
-workers given the same leg) never both act.
+workers given the same leg) never both act. The provider calls go through the leg's driver as a
+``CallbackRecovery`` port; a driver without that capability gives up at once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 
 from worker.domain.reconciliation import Source, leg_reconciliation
-from worker.domain.states import LegState, Provider, Reason
+from worker.domain.states import LegState, Reason
 from worker.providers.errors import ProviderError
-from worker.providers.paywall import STATUS_FAILED, STATUS_SUCCESSFUL
 from worker.services.attempts import AttemptRecorder
 from worker.services.callbacks import WAITING, _Sum, evidence_from, settle_leg
 from worker.services.context import Context
-from worker.services.drivers.paywall import PaywallDriver
 from worker.services.jobs import refresh_job
 from worker.services.outcome_log import leg_ended
+from worker.services.ports import CallbackRecovery, ResultStatus
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +53,25 @@ def recover_leg(ctx: Context, leg_id: str) -> str | None:
         uow.commit()
     if not claimed:
         return None  # another sweep took this stage
-    driver = ctx.drivers.get(Provider.PAYWALL)
-    if stage >= 2 or not isinstance(driver, PaywallDriver):
+    driver = ctx.drivers.get(leg.provider)
+    if stage >= 2 or not isinstance(driver, CallbackRecovery):
         return _give_up(ctx, leg_id)
-    code = leg.target["merchant_unique_code"]
     calls = AttemptRecorder(ctx, leg.id)
     try:
         if stage == 0:
-            refused = driver.api.send_callback(code, date.fromisoformat(leg.target["payment_date"]),
-                                               calls)
+            refused = driver.request_resend(leg.target, calls)
             if refused is not None:
-                log.warning("leg %s: Paywall refused to re-send callbacks: %s", leg_id, refused)
+                log.warning("leg %s: %s refused to re-send callbacks: %s", leg_id, leg.provider,
+                            refused)
             return "resend_requested"
-        return _from_query(ctx, leg_id, driver, code, calls)
+        return _from_query(ctx, leg_id, driver, calls)
     except ProviderError as err:
         # The next stage runs at the next deadline whatever happened here.
         log.warning("leg %s: recovery stage %d failed: %s", leg_id, stage + 1, err)
         return "stage_failed"
 
 
-def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
+def _from_query(ctx: Context, leg_id: str, recovery: CallbackRecovery,
                 calls: AttemptRecorder) -> str:
     with ctx.uow() as uow:
         leg = uow.legs.get(leg_id)
@@ -80,15 +79,11 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
         return "settled"
     scope, final_state = WAITING[leg.state]
     total = _Sum()
-    for row in driver.api.query_all(code, calls):
-        if row.scope != scope:
-            continue
-        # A row whose status or amount we cannot read is not a result yet.
-        known = row.amount is not None and row.status is not None
-        ok = known and row.status == STATUS_SUCCESSFUL
-        failed = known and row.status in STATUS_FAILED
-        total.add({"count": 1, "amount": str(row.amount or 0), "ok_count": int(ok),
-                   "ok_amount": str(row.amount if ok else 0), "failed_count": int(failed),
+    for result in recovery.query_results(leg.target, scope, calls):
+        ok = result.status is ResultStatus.OK
+        failed = result.status is ResultStatus.FAILED
+        total.add({"count": 1, "amount": str(result.amount or 0), "ok_count": int(ok),
+                   "ok_amount": str(result.amount if ok else 0), "failed_count": int(failed),
                    "pending_count": int(not ok and not failed)})
     complete = total.count > 0 and total.pending_count == 0 and (
         leg.expected_count is None or total.count >= leg.expected_count)

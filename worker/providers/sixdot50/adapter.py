@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 
 from worker.domain.money import parse_decimal
-from worker.providers.calls import CallObserver, NullObserver, OnCall, call, parse_json
+from worker.providers.calls import CallObserver, OnCall, call, parse_json
 from worker.providers.errors import (
     AuthFailed,
     Conflict,
@@ -25,11 +25,10 @@ from worker.providers.errors import (
     NotFound,
     ProviderError,
     ProviderUnavailable,
-    RateLimited,
 )
 from worker.providers.fields import read_count, read_utc
-from worker.providers.retry import parse_retry_after
-from worker.providers.tokens import BearerToken
+from worker.providers.retry import rate_limited
+from worker.providers.tokens import BearerToken, fetch_token
 
 PROVIDER = "sixdot50"
 # [assume] 6DOT50 pays out to mobile numbers in South Africa and its API carries no currency.
@@ -92,9 +91,7 @@ def error_for_response(response: httpx.Response, operation: str, *,
     if status == 409:
         return Conflict(message, **common)
     if status == 429:
-        return RateLimited(
-            message, retry_after=parse_retry_after(response.headers.get("retry-after")), **common
-        )
+        return rate_limited(message, response, **common)
     if status >= 500:
         # A server error answering a cancel says nothing of whether the cancel took effect.
         return ProviderUnavailable(message, ambiguous=mutating, **common)
@@ -166,11 +163,8 @@ class SixDot50:
             f"{self._base}/authentication/getToken",
             json={"key": self._key.get_secret_value(), "secret": self._secret.get_secret_value()},
         )
-        result: tuple[str, datetime] = call(
-            self._client, request, self._interpret_token, provider=PROVIDER,
-            operation="get_token", mutating=False, observer=NullObserver(),
-            on_call=self._on_call, keep_body=False)
-        return result
+        return fetch_token(self._client, request, self._interpret_token, provider=PROVIDER,
+                           on_call=self._on_call)
 
     def _interpret_token(self, response: httpx.Response) -> tuple[str, datetime]:
         if response.status_code >= 400:

@@ -8,7 +8,7 @@ ends the day only when our clock in ``PAYWALL_TIMEZONE`` agrees; otherwise it is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,10 @@ from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider, Reason
 from worker.providers.calls import CallObserver
 from worker.providers.errors import ProviderUnavailable
-from worker.providers.paywall import PROVIDER, Accepted, Paywall, Refused
-from worker.providers.paywall_codes import Meaning
+from worker.providers.paywall.adapter import PROVIDER, Accepted, Paywall, Refused
+from worker.providers.paywall.codes import Meaning
+from worker.providers.paywall.recovery import PaywallRecovery
+from worker.services.ports import QueriedResult
 
 # [doc] requests in the last minutes of a day may be processed after midnight.
 AT_RISK_FROM = time(23, 50)
@@ -33,15 +35,18 @@ UNNAMED = "Paywall queued it without its BulkPaymentId: its callback pages are m
 
 
 class PaywallDriver:
+    """The leg policy, and callback recovery (``CallbackRecovery``) for the pages' legs."""
+
     provider = Provider.PAYWALL
 
     def __init__(self, api: Paywall, zone: ZoneInfo, clock: Callable[[], datetime]) -> None:
-        self.api = api
-        self.zone = zone
+        self._api = api
+        self._zone = zone
         self._clock = clock
+        self._recovery = PaywallRecovery(api)
 
     def _local_now(self) -> datetime:
-        return self._clock().astimezone(self.zone)
+        return self._clock().astimezone(self._zone)
 
     def cancel(self, target: dict[str, str], calls: CallObserver,
                on_cutoff: str = "reject") -> Outcome:
@@ -50,12 +55,12 @@ class PaywallDriver:
         if now.date() > day:
             return self._after_cutoff(code, day, single, on_cutoff, calls)
         at_risk = now.time() >= AT_RISK_FROM
-        cancel = self.api.cancel_payment if single else self.api.cancel_bulk
+        cancel = self._api.cancel_payment if single else self._api.cancel_bulk
         result = cancel(code, day, calls)
         if isinstance(result, Accepted):
             notes = [UNNAMED] if result.bulk_payment_id is None else []
             if at_risk:
-                notes.append(f"sent at {now:%H:%M} {self.zone.key} time: Paywall may process "
+                notes.append(f"sent at {now:%H:%M} {self._zone.key} time: Paywall may process "
                              "it after midnight, when a cancel is no longer possible")
             return AwaitingCallbacks(result.bulk_payment_id, result.total_payment_count,
                                      at_risk=at_risk, detail="; ".join(notes) or None)
@@ -63,7 +68,7 @@ class PaywallDriver:
             if self._local_now().date() > day:
                 # The day ended between the start of this round and Paywall's answer.
                 return self._after_cutoff(code, day, single, on_cutoff, calls)
-            raise _not_now(result, f"the payment day {day} is not over in {self.zone.key}",
+            raise _not_now(result, f"the payment day {day} is not over in {self._zone.key}",
                            "cancel_payment" if single else "cancel_bulk")
         return _refusal(result, wanted="cancel")
 
@@ -72,10 +77,10 @@ class PaywallDriver:
         if on_cutoff != "refund":
             return Rejected(
                 Reason.CUTOFF_PASSED,
-                f"payment day {day} is over in {self.zone.key}: Paywall only cancels on the "
+                f"payment day {day} is over in {self._zone.key}: Paywall only cancels on the "
                 "payment day, and on_cutoff is reject",
             )
-        refund = self.api.refund_payment if single else self.api.refund_bulk
+        refund = self._api.refund_payment if single else self._api.refund_bulk
         result = refund(code, day, calls)
         if isinstance(result, Accepted):
             notes = [f"payment day {day} is over: refunding instead"]
@@ -85,7 +90,7 @@ class PaywallDriver:
                                    detail="; ".join(notes))
         if result.meaning is Meaning.NOT_NOW:
             # Paywall's day has not ended by its clock yet: a refund will be taken later.
-            raise _not_now(result, f"the payment day {day} is over in {self.zone.key}",
+            raise _not_now(result, f"the payment day {day} is over in {self._zone.key}",
                            "refund_payment" if single else "refund_bulk")
         return _refusal(result, wanted="refund")
 
@@ -93,7 +98,7 @@ class PaywallDriver:
                 on_cutoff: str = "reject") -> ResolveOutcome:
         """After a lost answer: the query shows whether our cancel or refund was taken."""
         code, _day, _single = _parse(target)
-        page = self.api.query_bulk(code, 1, calls)
+        page = self._api.query_bulk(code, 1, calls)
         if isinstance(page, Refused):
             if page.meaning is Meaning.NOT_FOUND:
                 return Rejected(Reason.NOT_FOUND, f"Paywall knows no payments under {code}")
@@ -110,6 +115,13 @@ class PaywallDriver:
     def read_evidence(self, target: dict[str, str], calls: CallObserver) -> LegEvidence | None:
         # Paywall's figures come from its callback pages (or the query, in recovery).
         return None
+
+    def request_resend(self, target: dict[str, str], calls: CallObserver) -> str | None:
+        return self._recovery.request_resend(target, calls)
+
+    def query_results(self, target: dict[str, str], scope: str,
+                      calls: CallObserver) -> Iterator[QueriedResult]:
+        return self._recovery.query_results(target, scope, calls)
 
 
 def _parse(target: dict[str, str]) -> tuple[str, date, bool]:

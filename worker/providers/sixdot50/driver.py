@@ -15,7 +15,14 @@ from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
 from worker.providers.calls import CallObserver
 from worker.providers.errors import MalformedResponse, ProviderError
-from worker.providers.sixdot50 import CURRENCY, PROVIDER, REFUSALS, Batch, BatchStatus, SixDot50
+from worker.providers.sixdot50.adapter import (
+    CURRENCY,
+    PROVIDER,
+    REFUSALS,
+    Batch,
+    BatchStatus,
+    SixDot50,
+)
 
 log = logging.getLogger(__name__)
 SUBMITTED = (BatchStatus.OPEN, BatchStatus.CLOSED)

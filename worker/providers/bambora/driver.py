@@ -13,7 +13,7 @@ from decimal import Decimal
 from worker.domain.outcomes import Cancelled, Outcome, Rejected, ResolveOutcome, StillCancellable
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
-from worker.providers.bambora import PROVIDER, Bambora, Payment, PaymentState
+from worker.providers.bambora.adapter import PROVIDER, Bambora, Payment, PaymentState
 from worker.providers.calls import CallObserver
 from worker.providers.errors import (
     Conflict,

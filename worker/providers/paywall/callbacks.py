@@ -22,8 +22,8 @@ from typing import Any, TypeVar, cast
 
 import msgspec
 
-from worker.providers.paywall import STATUS_FAILED, STATUS_SUCCESSFUL
-from worker.providers.paywall_wire import operation_id, scope, whole_number
+from worker.providers.paywall.adapter import STATUS_FAILED, STATUS_SUCCESSFUL
+from worker.providers.paywall.wire import operation_id, scope, whole_number
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999999.99")

@@ -1,10 +1,10 @@
-"""Paywall's error codes, both numberings, mapped to what they mean for a cancellation.
+"""Paywall's error codes mapped to what they mean for a cancellation.
 
 The .NET SDK's ``ErrorCodes`` and its older ``PaymentErrorCodes`` number the same refusals
-differently (docs/providers-assumed.md). ``NUMBERING`` says which one the account speaks; both
-tables are kept so switching is one constant (or the adapter's ``codes``). Paywall's own exception
-codes (5 in the SDK's numbering, 63 in the older one, and the HTTP-like 500/503) are
-``UNAVAILABLE``: after a cancel or a refund they are ambiguous.
+differently (docs/providers-assumed.md). ``NUMBERING`` says which one the account speaks (the
+adapter's ``codes`` takes another table). Paywall's own exception codes (5 in the SDK's
+numbering, and the HTTP-like 500/503) are ``UNAVAILABLE``: after a cancel or a refund they are
+ambiguous.
 """
 
 from __future__ import annotations
@@ -46,14 +46,6 @@ SDK_ERROR_CODES: dict[int, Meaning] = {
     502: Meaning.UNAVAILABLE,
     503: Meaning.UNAVAILABLE,
     504: Meaning.UNAVAILABLE,
-}
-
-PAYMENT_ERROR_CODES: dict[int, Meaning] = {
-    -1: Meaning.NOT_FOUND,
-    2: Meaning.INVALID,
-    7: Meaning.ALREADY_FINALIZED,
-    10: Meaning.INVALID,
-    63: Meaning.UNAVAILABLE,  # OccuredAnException
 }
 
 # [assume] the SDK's ErrorCodes numbering, the one PROVIDERS.md quotes (56, 94, 97, 269).

@@ -1,10 +1,10 @@
-"""Paywall adapter: bulk and single cancel and refund, send-callback, query and query summary.
+"""Paywall adapter: bulk and single cancel and refund, send-callback and the query.
 
 Business refusals are returned as a :class:`Refused` value (expected outcomes), never mistaken
 for success. Transport, auth and server failures raise from the error tree; one that answers a
 call that changes state (a cancel or a refund) is ambiguous: it may have taken effect, so the
-target is read before anything is sent again. Answers are read by ``paywall_envelope`` and
-``paywall_wire``.
+target is read before anything is sent again. Answers are read by ``envelope`` and
+``wire``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from worker.providers.calls import CallObserver, OnCall, call
 from worker.providers.errors import InvalidRequest, MalformedResponse, ProviderError
-from worker.providers.paywall_codes import NUMBERING, Meaning
-from worker.providers.paywall_envelope import (
+from worker.providers.paywall.codes import NUMBERING, Meaning
+from worker.providers.paywall.envelope import (
     PROVIDER,
     Accepted,
     Refused,
@@ -27,7 +27,7 @@ from worker.providers.paywall_envelope import (
     open_envelope,
     read_queued,
 )
-from worker.providers.paywall_wire import PaymentRow, QueryPage, read_query_page
+from worker.providers.paywall.wire import PaymentRow, QueryPage, read_query_page
 
 __all__ = ["CURRENCY", "PROVIDER", "Accepted", "Paywall", "Refused"]
 
@@ -141,21 +141,6 @@ class Paywall:
         result: QueryPage | Refused = self._send(
             "GET", "/api/paywall/payment/bulk/payment/query", "query_bulk", observer, interpret,
             mutating=False, params=params)
-        return result
-
-    def query_summary(self, code: str, observer: CallObserver) -> dict[str, Any] | Refused:
-        """Totals by operation (sale, cancel, refund) under a code."""
-
-        def interpret(response: httpx.Response) -> dict[str, Any] | Refused:
-            body = open_envelope(response, "query_summary", mutating=False, codes=self._codes)
-            if not isinstance(body, dict | Refused):
-                raise MalformedResponse("summary Body is not an object",
-                                        **common(response, "query_summary"))
-            return body
-
-        result: dict[str, Any] | Refused = self._send(
-            "GET", "/api/paywall/payment/bulk/payment/query/summary", "query_summary", observer,
-            interpret, mutating=False, params={"merchantuniquecode": code})
         return result
 
     def query_all(self, code: str, observer: CallObserver, page_size: int = QUERY_PAGE_SIZE,

@@ -5,7 +5,7 @@ Body}`` (seed 001). ``ErrorCode`` 0 with ``Result`` true is success; another cod
 refusal (a :class:`Refused` value), whatever the HTTP status it came with. Auth failures and
 Paywall's own exceptions raise from the error tree; an exception, a 5xx or an unreadable answer
 to a call that changes state is ambiguous (it may have taken effect). Fields are read tolerantly
-(``paywall_wire``).
+(``wire``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from worker.providers.errors import (
     InvalidRequest,
     MalformedResponse,
     ProviderUnavailable,
-    RateLimited,
 )
 from worker.providers.fields import first_present
-from worker.providers.paywall_codes import NUMBERING, Meaning, meaning_of
-from worker.providers.paywall_wire import (
+from worker.providers.paywall.codes import NUMBERING, Meaning, meaning_of
+from worker.providers.paywall.wire import (
     OPERATION_ID_NAMES,
     QUEUED_NAMES,
     TOTAL_COUNT_NAMES,
@@ -34,7 +33,7 @@ from worker.providers.paywall_wire import (
     operation_id,
     whole_number,
 )
-from worker.providers.retry import parse_retry_after
+from worker.providers.retry import rate_limited
 
 PROVIDER = "paywall"
 MESSAGE_LENGTH = 300  # a refusal's message as kept in a leg's detail
@@ -101,8 +100,7 @@ def open_envelope(response: httpx.Response, operation: str, *, mutating: bool,
     if status in (401, 403):
         raise AuthFailed("Paywall refused the API headers", **common(response, operation))
     if status == 429:
-        raise RateLimited("rate limited", retry_after=parse_retry_after(
-            response.headers.get("retry-after")), **common(response, operation))
+        raise rate_limited("rate limited", response, **common(response, operation))
     if status >= 500:
         raise ProviderUnavailable(f"HTTP {status}", ambiguous=mutating,
                                   **common(response, operation))

@@ -1,0 +1,1 @@
+"""Bambora (Worldline): the payments API adapter and the leg driver."""

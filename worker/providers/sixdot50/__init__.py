@@ -1,0 +1,1 @@
+"""6DOT50: the Pay API adapter and the leg driver."""

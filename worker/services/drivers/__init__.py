@@ -1,1 +1,0 @@
-"""Provider drivers: the business decisions around each provider's operations."""
