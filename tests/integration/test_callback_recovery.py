@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import FakeDispatcher
 from worker.domain.states import Provider
+from worker.ledger.views import LedgerReads
 from worker.providers.paywall import Paywall
 from worker.services.context import Context, RetryPolicy
 from worker.services.drivers.paywall import PaywallDriver
@@ -71,7 +72,7 @@ def test_recovery_asks_again_then_reads_the_query(engine: Engine) -> None:
     clock.now += timedelta(seconds=901)
     assert recover_leg(ctx, leg_id) == "recovered_from_query"
     assert calls == ["cancel", "callback", "query"]
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "reconciled"
     assert job["legs"][0]["reconciliation"]["source"] == "paywall_query"
     assert job["legs"][0]["attempts"] == 3
@@ -83,6 +84,6 @@ def test_recovery_gives_up_with_callback_timeout(engine: Engine) -> None:
     for expected in ("resend_requested", "query_incomplete", "failed"):
         clock.now += timedelta(seconds=901)
         assert recover_leg(ctx, leg_id) == expected
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "failed"
     assert (job["legs"][0]["state"], job["legs"][0]["reason"]) == ("failed", "callback_timeout")

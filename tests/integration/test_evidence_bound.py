@@ -22,6 +22,7 @@ from worker.domain.outcomes import Cancelled, Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
 from worker.ledger import UnitOfWork
+from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver
 from worker.providers.sixdot50 import SixDot50
 from worker.services.context import Context
@@ -103,13 +104,13 @@ def mirrored_job(ctx: Context, dispatcher: FakeDispatcher) -> tuple[str, str]:
     job_id = submit(ctx, (), {"request": request}).job_id
     for leg_id, _countdown in list(dispatcher.legs):
         process_leg(ctx, leg_id)
-    job = get_job(ctx.engine, job_id)
+    job = get_job(LedgerReads(ctx.engine), job_id)
     assert job is not None
     return job_id, job["legs"][0]["id"]
 
 
 def job_of(ctx: Context, job_id: str) -> dict[str, Any]:
-    job = get_job(ctx.engine, job_id)
+    job = get_job(LedgerReads(ctx.engine), job_id)
     assert job is not None
     return job
 

@@ -14,6 +14,7 @@ from worker.domain.outcomes import Cancelled, Outcome, Rejected, ResolveOutcome,
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger import UnitOfWork
+from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver, CallRecord
 from worker.providers.errors import ProviderError, ProviderUnavailable, TransportError
 from worker.services.context import Context, RetryPolicy
@@ -91,7 +92,7 @@ def message(key: str = "k1", **extra: object) -> dict[str, object]:
 
 
 def only_leg(engine: Engine, job_id: str) -> dict[str, object]:
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None
     return job["legs"][0]  # type: ignore[no-any-return]
 
@@ -111,7 +112,7 @@ def test_cancel_then_summary_reconciles(engine: Engine, dispatcher: FakeDispatch
     ctx = make_ctx(engine, dispatcher, driver)
     job_id = submit(ctx, (), message(expect={"count": 2, "amount": "200.00"})).job_id
     step = process_leg(ctx, dispatcher.legs[0][0])
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None
     assert step.state is LegState.CANCELLED
     assert job["state"] == "reconciled"
@@ -125,7 +126,7 @@ def test_expect_mismatch_ends_the_job_mismatch(engine: Engine,
     ctx = make_ctx(engine, dispatcher, ScriptedDriver([Cancelled(already=False)]))
     job_id = submit(ctx, (), message(expect={"count": 3, "amount": "300.00"})).job_id
     process_leg(ctx, dispatcher.legs[0][0])
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "mismatch"
     assert {d["field"] for d in job["reconciliation"]["differences"]} == {
         "cancelled_count", "cancelled_amount"}
@@ -161,7 +162,7 @@ def test_retries_exhausted_ends_failed(engine: Engine, dispatcher: FakeDispatche
         clock.now += timedelta(seconds=step.retry_in or 0)
     leg = only_leg(engine, job_id)
     assert (leg["state"], leg["reason"]) == ("failed", "retries_exhausted")
-    assert get_job(engine, job_id)["state"] == "failed"  # type: ignore[index]
+    assert get_job(LedgerReads(engine), job_id)["state"] == "failed"  # type: ignore[index]
 
 
 def test_rejection_is_final_without_retry(engine: Engine, dispatcher: FakeDispatcher) -> None:
@@ -173,7 +174,7 @@ def test_rejection_is_final_without_retry(engine: Engine, dispatcher: FakeDispat
     assert step.retry_in is None
     leg = only_leg(engine, job_id)
     assert (leg["state"], leg["reason"]) == ("rejected", "not_cancellable")
-    assert get_job(engine, job_id)["state"] == "failed"  # type: ignore[index]
+    assert get_job(LedgerReads(engine), job_id)["state"] == "failed"  # type: ignore[index]
 
 
 def test_ambiguous_timeout_is_resolved_by_a_read(engine: Engine,
@@ -248,7 +249,7 @@ def test_invalid_messages_become_invalid_jobs(engine: Engine,
     results = [submit(ctx, args, kwargs) for args, kwargs in cases]
     assert all(r.state is JobState.INVALID for r in results)
     assert len({r.job_id for r in results}) == 4
-    job = get_job(engine, results[3].job_id)
+    job = get_job(LedgerReads(engine), results[3].job_id)
     assert job is not None and job["idempotency_key"] == "bad-1" and job["errors"]
     assert dispatcher.legs == []
 
@@ -306,10 +307,10 @@ def test_a_failed_summary_read_is_read_again_by_the_sweep(engine: Engine,
     job_id = submit(ctx, (), message()).job_id
     leg_id = dispatcher.legs[0][0]
     process_leg(ctx, leg_id)
-    assert get_job(engine, job_id)["state"] == "in_progress"  # type: ignore[index]
+    assert get_job(LedgerReads(engine), job_id)["state"] == "in_progress"  # type: ignore[index]
     assert sweep(ctx).evidence_reads == 1 and dispatcher.evidence == [leg_id]
     assert refresh_evidence(ctx, leg_id)
-    assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]
+    assert get_job(LedgerReads(engine), job_id)["state"] == "reconciled"  # type: ignore[index]
 
 
 def test_the_submit_task_cancels_the_first_batch_itself(engine: Engine,
@@ -321,7 +322,7 @@ def test_the_submit_task_cancels_the_first_batch_itself(engine: Engine,
     driver = ScriptedDriver([Cancelled(already=False)])
     ctx = dataclasses.replace(make_ctx(engine, dispatcher, driver), inline_first_round=True)
     job_id = submit(ctx, (), message()).job_id
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "reconciled"
     assert dispatcher.legs == [] and driver.calls == ["cancel_batch", "get_batch"]
     with UnitOfWork(engine) as ledger:
@@ -342,4 +343,4 @@ def test_legs_beyond_the_first_batch_are_dispatched(engine: Engine,
     assert len(dispatcher.legs) == 3
     for leg_id, _ in dispatcher.legs:
         process_leg(ctx, leg_id)
-    assert get_job(engine, job_id)["state"] == "reconciled"  # type: ignore[index]
+    assert get_job(LedgerReads(engine), job_id)["state"] == "reconciled"  # type: ignore[index]

@@ -20,6 +20,7 @@ from worker.domain.outcomes import AwaitingCallbacks, Outcome, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
+from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver
 from worker.providers.paywall_callbacks import expected_hash, parse_callback
 from worker.services.callbacks import settle_for_page, store_page
@@ -93,9 +94,9 @@ def test_pages_out_of_order_with_a_duplicate_reconcile(engine: Engine) -> None:
     job_id = start_job(ctx, dispatcher, expect={"count": 2500, "amount": "25000.00"})
     p1, p2, p3 = pages()
     assert [deliver(ctx, raw) for raw in (p3, p1, p1)] == [True, True, False]
-    assert get_job(engine, job_id)["state"] == "awaiting_callbacks"  # type: ignore[index]
+    assert get_job(LedgerReads(engine), job_id)["state"] == "awaiting_callbacks"  # type: ignore[index]
     deliver(ctx, p2)
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "reconciled"
     leg = job["legs"][0]
     assert leg["provider_reference"] == "9"
@@ -110,7 +111,7 @@ def test_pages_without_scope_settle_the_leg_that_knows_their_operation(engine: E
     job_id = start_job(ctx, dispatcher, expect={"count": 2500, "amount": "25000.00"})
     for raw in pages(scope=None):
         deliver(ctx, raw)
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "reconciled"
     assert job["legs"][0]["reconciliation"]["reported"]["cancelled_count"] == 2500
 
@@ -121,7 +122,7 @@ def test_failed_payments_end_the_job_in_mismatch(engine: Engine) -> None:
     job_id = start_job(ctx, dispatcher)
     for raw in pages(failed=2):
         deliver(ctx, raw)
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None and job["state"] == "mismatch"
     fields = {d["field"]: d["reported"] for d in job["reconciliation"]["differences"]}
     assert fields == {"cancelled_count": "2498", "cancelled_amount": "24980.00",
@@ -165,7 +166,7 @@ def final_ledger(template: Path, order: list[int]) -> tuple[Any, ...]:
             bodies = pages(failed=3)
             for index in order:
                 deliver(ctx, bodies[index])
-            job = get_job(engine, job_id)
+            job = get_job(LedgerReads(engine), job_id)
             assert job is not None
             with UnitOfWork(engine) as ledger:
                 stored = ledger.count_pages()

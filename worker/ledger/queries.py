@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Executable,
-    Row,
     Table,
     and_,
     bindparam,
@@ -25,19 +22,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from worker.domain.states import JobState, LegState, Provider, Reason
+from worker.domain.states import JobState, LegState, Provider
 from worker.ledger.records import (
     AttemptRecord,
     JobRecord,
     LegRecord,
     leg_reconciliation_as_stored,
 )
+from worker.ledger.rows import attempt_record as _attempt
+from worker.ledger.rows import job_record as _job
+from worker.ledger.rows import leg_record as _leg
 from worker.ledger.tables import attempts, callback_pages, jobs, legs
 
 ATTEMPT_FIELDS = ("operation", "started_at", "finished_at", "http_status", "outcome",
                   "provider_code", "request_id", "latency_ms", "response_body")
-# Attempt rows without their bodies: what views of many attempts read.
-_ATTEMPT_SUMMARY = [column for column in attempts.c if column.name != "response_body"]
 
 
 # The statements every job runs, built once: on SQLite, building a statement and its cache key
@@ -108,85 +106,6 @@ def _finish(columns: tuple[str, ...]) -> Executable:
             **{column: bindparam(f"b_{column}") for column in columns},
         )
     )
-
-
-def _job(row: Row[Any]) -> JobRecord:
-    m = row._mapping
-    return JobRecord(
-        id=m["id"],
-        idempotency_key=m["idempotency_key"],
-        state=JobState(m["state"]),
-        request=m["request"],
-        errors=m["errors"],
-        reconciliation=m["reconciliation"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        version=m["version"],
-    )
-
-
-def _leg(row: Row[Any]) -> LegRecord:
-    m = row._mapping
-    return LegRecord(
-        id=m["id"],
-        job_id=m["job_id"],
-        position=m["position"],
-        provider=Provider(m["provider"]),
-        target=m["target"],
-        state=LegState(m["state"]),
-        reason=Reason(m["reason"]) if m["reason"] else None,
-        detail=m["detail"],
-        already_cancelled=m["already_cancelled"],
-        attempts=m["attempts"],
-        retries=m["retries"],
-        needs_resolve=m["needs_resolve"],
-        provider_reference=m["provider_reference"],
-        at_risk=m["at_risk"],
-        lease_token=m["lease_token"],
-        lease_expires_at=m["lease_expires_at"],
-        next_attempt_at=m["next_attempt_at"],
-        reconciliation=leg_reconciliation_as_stored(m["reconciliation"]),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        version=m["version"],
-        match_key=m["match_key"],
-        expected_count=m["expected_count"],
-        recovery_stage=m["recovery_stage"],
-        provisional_evidence=m["provisional_evidence"],
-        evidence_deadline=m["evidence_deadline"],
-        evidence_reads=m["evidence_reads"],
-    )
-
-
-def _attempt(row: Row[Any]) -> AttemptRecord:
-    m = row._mapping
-    return AttemptRecord(
-        id=m["id"],
-        leg_id=m["leg_id"],
-        operation=m["operation"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        http_status=m["http_status"],
-        outcome=m["outcome"],
-        provider_code=m["provider_code"],
-        latency_ms=m["latency_ms"],
-        response_body=m.get("response_body"),
-    )
-
-
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), job_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (created_at, id) a cursor points after; ValueError when it is not ours."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, job_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), str(job_id)
-    except (ValueError, TypeError) as exc:
-        raise ValueError("invalid cursor") from exc
 
 
 class Ledger:
