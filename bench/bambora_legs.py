@@ -27,6 +27,7 @@ from devstack.waiting import wait_until
 from worker.celery_app import create_celery
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
+from worker.ledger.views import LedgerReads
 from worker.producer import publish
 from worker.services.views import get_job
 
@@ -74,7 +75,7 @@ def _job_round(stack: Stack, sandbox: SandboxControl, engine: Any, producer: Any
     wait_until(final, timeout=600, what=f"the {count}-leg job", interval=0.1)
     elapsed = time.perf_counter() - started
     cpu = sum(worker.cpu_times()[:2]) - cpu_before
-    job = get_job(engine, job_id)
+    job = get_job(LedgerReads(engine), job_id)
     assert job is not None
     effects = sandbox.effects("bambora")
     once = sum(1 for key, n in effects.items() if f":{merchant}/" in key and n == 1)

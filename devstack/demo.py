@@ -117,6 +117,7 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
 
     from worker.celery_app import create_celery
     from worker.ledger import create_ledger_engine
+    from worker.ledger.views import LedgerReads
     from worker.producer import publish
     from worker.services.views import get_job
 
@@ -144,10 +145,10 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
             console.print(f"submitted {name}: job {job_id}")
             job_ids.append(job_id)
         engine = create_ledger_engine(settings.database_url)
-        bound = engine
+        reads = LedgerReads(engine)
 
         def fetch(job_id: str) -> dict[str, Any] | None:
-            return get_job(bound, job_id)
+            return get_job(reads, job_id)
 
         jobs = wait_for_jobs(fetch, job_ids, timeout=120, console=console)
         sandbox.close()

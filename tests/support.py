@@ -26,6 +26,7 @@ from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Reject
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider, Reason
 from worker.ledger.uow import SqlUnitOfWorkFactory
+from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver, CallRecord
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg
@@ -39,7 +40,7 @@ def wait_for_job(engine: Engine, job_id: str, timeout: float = 30) -> dict[str, 
     """The job once it is final (the test fails naming it if it is not by the deadline)."""
 
     def final() -> dict[str, Any] | None:
-        job = get_job(engine, job_id)
+        job = get_job(LedgerReads(engine), job_id)
         return job if job is not None and job["state"] in FINAL_JOB_STATES else None
 
     return wait_until(final, timeout=timeout, what=f"job {job_id} to end")

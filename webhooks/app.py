@@ -12,8 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhooks import metrics
 from webhooks.login_throttle import LoginThrottle
-from worker.bootstrap import log_configuration
-from worker.ledger import create_ledger_engine, upgrade_ledger
+from worker.bootstrap import log_configuration, open_ledger
 from worker.logconfig import configure_logging, host_configured_logging
 from worker.settings import Settings, load_settings
 
@@ -37,16 +36,17 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     # Larger bodies are refused with 413 before they are read.
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
-    engine = create_ledger_engine(settings.database_url)
-    upgrade_ledger(engine)
+    ledger = open_ledger(settings)
     from worker.celery_app import create_celery
     from worker.dispatch import CeleryDispatcher
 
     app.extensions["cancelflow"] = {
         "settings": settings,
-        "engine": engine,
+        "engine": ledger.engine,
+        "units": ledger.units,
+        "reads": ledger.reads,
         "dispatcher": dispatcher or CeleryDispatcher(create_celery(settings)),
-        "metrics": metrics.create_metrics(engine),
+        "metrics": metrics.create_metrics(ledger.reads),
         "login_throttle": LoginThrottle(),
     }
 

@@ -15,15 +15,13 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from webhooks.context import engine, settings
-from worker.bootstrap import ledger_units
+from webhooks.context import settings, store_callback_page
 from worker.providers.paywall.callbacks import (
     MalformedCallback,
     hash_matches,
     read_head,
     read_page,
 )
-from worker.services.callbacks import store_page
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,7 @@ def paywall_callback() -> ResponseReturnValue:
     except MalformedCallback as exc:
         _count("malformed")
         abort(400, str(exc))
-    stored = store_page(ledger_units(engine()), page, raw, datetime.now(UTC))
+    stored = store_callback_page(page, raw, datetime.now(UTC))
     _count("stored" if stored.new else "duplicate")
     # Only a page that completes its operation can end a leg; enqueueing the others would cost
     # a broker round trip per page for nothing. (A duplicate of the last page enqueues again, in

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import current_app
-from sqlalchemy import Engine
+from worker.providers.paywall.callbacks import CallbackPage
 
 from webhooks.login_throttle import LoginThrottle
+from worker.services.callbacks import Stored, store_page
+from worker.services.views import ReadSide
 from worker.settings import Settings
 
 
@@ -19,6 +23,12 @@ def login_throttle() -> LoginThrottle:
     return value
 
 
-def engine() -> Engine:
-    value: Engine = current_app.extensions["cancelflow"]["engine"]
+def reads() -> ReadSide:
+    """The read side the API, the dashboard and the metrics read the ledger through."""
+    value: ReadSide = current_app.extensions["cancelflow"]["reads"]
     return value
+
+
+def store_callback_page(page: CallbackPage, raw: bytes, now: datetime) -> Stored:
+    """Commit a Paywall callback page to the app's ledger (the callbacks use case)."""
+    return store_page(current_app.extensions["cancelflow"]["units"], page, raw, now)

@@ -27,10 +27,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from webhooks import dashboard_rows as rows_
-from webhooks.context import engine, login_throttle, settings
+from webhooks.context import login_throttle, reads, settings
 from worker.domain.states import JobState
-from worker.ledger.reads import read_views
-from worker.services.views import job_json, leg_json, list_jobs
+from worker.services.views import leg_json, list_jobs
+from worker.services.views.dashboard import job_counts, job_detail
 
 blueprint = Blueprint("dashboard", __name__)
 
@@ -169,12 +169,11 @@ def jobs() -> ResponseReturnValue:
     except ValueError:
         abort(400, f"There is no job state {state_arg!r}.")
     try:
-        page = list_jobs(engine(), state=state, limit=JOBS_PER_PAGE,
+        page = list_jobs(reads(), state=state, limit=JOBS_PER_PAGE,
                          cursor=request.args.get("cursor") or None)
     except ValueError:
         abort(400, "That page link is not one this dashboard gave out.")
-    with read_views(engine()) as views:
-        counts = views.job_tally()
+    counts = job_counts(reads())
     rows = []
     for job in page.jobs:
         labels = {leg["id"]: rows_.label(position, leg["provider"])
@@ -198,34 +197,22 @@ def job(job_id: str) -> ResponseReturnValue:
     if not start.isdigit() or len(start) > 9:
         abort(400, "legs must be a leg number.")
     first = int(start)
-    with read_views(engine()) as views:
-        # No job id holds a NUL, and PostgreSQL refuses one in a text parameter.
-        record = None if "\x00" in job_id else views.get_job(job_id)
-        if record is None:
-            abort(404, "No job has this id.")
-        totals = views.leg_totals([job_id])[job_id]
-        page = views.legs_from(job_id, first, LEGS_PER_PAGE)
-        notable, notable_total = views.notable_legs(job_id, NOTES_ON_JOB)
-        found = job_json(record, notable, totals, None)
-        differences = found["reconciliation"]["differences"]
-        calls = views.attempts_of_job(job_id, TIMELINE_ROWS)
-        pages = views.callback_pages_of_job(job_id, TIMELINE_ROWS)
-        named = {d["leg"] for d in differences if d["leg"]} | {call.leg_id for call in calls}
-        positions = views.leg_positions(job_id, sorted(named))
-        paywall = views.paywall_legs_for(
-            job_id, sorted({page["bulk_payment_id"] for page in pages}),
-            sorted({page["merchant_unique_code"] for page in pages}))
-    labels = {leg_id: rows_.label(*where) for leg_id, where in positions.items()}
-    notes = rows_.notes_of(found, NOTES_ON_JOB, unlisted=notable_total - len(notable))
+    detail = job_detail(reads(), job_id, first=first, legs=LEGS_PER_PAGE, notes=NOTES_ON_JOB,
+                        timeline=TIMELINE_ROWS)
+    if detail is None:
+        abort(404, "No job has this id.")
+    labels = {leg_id: rows_.label(*where) for leg_id, where in detail.positions.items()}
+    notes = rows_.notes_of(detail.job, NOTES_ON_JOB, unlisted=detail.unlisted_notes)
+    calls, pages = detail.calls, detail.pages
     return render_template(
         "job.html",
-        view=rows_.job_view(found, notes, labels),
-        legs=[rows_.leg_row(leg.position + 1, leg_json(leg)) for leg in page],
+        view=rows_.job_view(detail.job, notes, labels),
+        legs=[rows_.leg_row(leg.position + 1, leg_json(leg)) for leg in detail.legs],
         first=first,
         per_page=LEGS_PER_PAGE,
-        timeline=rows_.timeline(calls, pages, labels, paywall),
+        timeline=rows_.timeline(calls, pages, labels, detail.paywall_legs),
         has_pages=bool(pages),
-        calls_made=totals.calls,
+        calls_made=detail.totals.calls,
         timeline_capped=len(calls) >= TIMELINE_ROWS or len(pages) >= TIMELINE_ROWS,
         timeline_rows=TIMELINE_ROWS,
     )

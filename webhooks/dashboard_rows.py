@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.domain.states import LegState
-from worker.ledger.records import AttemptRecord, LegRecord
 from worker.reporting import explain
+from worker.services.views.read_side import AttemptRecord, LegRecord
 
 
 def utc(value: str | datetime | None, millis: bool = False) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import redis
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 
-from webhooks.context import engine, settings
+from webhooks.context import reads, settings
 
 blueprint = Blueprint("health", __name__)
 
@@ -22,8 +21,7 @@ def readyz() -> ResponseReturnValue:
     """Ready when the ledger and Redis both answer; says which one does not."""
     checks: dict[str, str] = {}
     try:
-        with engine().connect() as conn:
-            conn.execute(text("SELECT 1"))
+        reads().ping()
         checks["ledger"] = "ok"
     except Exception as exc:  # any failure means not ready; the class name says which
         checks["ledger"] = f"unavailable: {type(exc).__name__}"

@@ -36,12 +36,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from worker.domain.states import JobState, LegState, Provider
-from worker.ledger.reads import CallTally, fold_tallies, read_views
-from worker.ledger.tables import LATENCY_BOUNDS_MS
+from worker.services.views import LedgerUnavailable, ReadSide
+from worker.services.views.metrics import LATENCY_BOUNDS_MS, CallTally, ledger_figures
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,7 @@ class ReceiverMetrics:
 
 
 def create_metrics(
-    engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    reads: ReadSide, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> ReceiverMetrics:
     """Counters in multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set, else a plain
     registry of this app's own."""
@@ -86,15 +84,15 @@ def create_metrics(
     )
     for outcome in CALLBACK_OUTCOMES:
         callbacks.labels(outcome=outcome)  # every outcome is shown, 0 until it happens
-    registry.register(LedgerCollector(engine, clock))
+    registry.register(LedgerCollector(reads, clock))
     return ReceiverMetrics(registry, callbacks)
 
 
 class LedgerCollector(Collector):
     """Gauges and the call latency histogram, read from the ledger on each scrape."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self._engine = engine
+    def __init__(self, reads: ReadSide, clock: Callable[[], datetime]) -> None:
+        self._reads = reads
         self._clock = clock
 
     def describe(self) -> Iterable[Metric]:
@@ -104,23 +102,18 @@ class LedgerCollector(Collector):
         up = GaugeMetricFamily(
             "cancelflow_ledger_up", "1 if the ledger answered this scrape's queries, else 0.")
         try:
-            fold_tallies(self._engine)
-            with read_views(self._engine) as views:
-                leg_counts = views.leg_tally()
-                job_counts = views.job_tally()
-                oldest = views.oldest_job_in(JobState.AWAITING_CALLBACKS)
-                latency = views.call_tally()
-        except SQLAlchemyError as exc:
+            figures = ledger_figures(self._reads)
+        except LedgerUnavailable as exc:
             # The receiver's own counters are still worth a scrape when the ledger is down.
-            log.warning("metrics: ledger unavailable (%s)", type(exc).__name__)
+            log.warning("metrics: ledger unavailable (%s)", exc)
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
-        yield _legs(leg_counts)
-        yield from _jobs(job_counts, oldest, self._clock())
-        yield _latency(latency)
+        yield _legs(figures.legs)
+        yield from _jobs(figures.jobs, figures.oldest_awaiting_callbacks, self._clock())
+        yield _latency(figures.calls)
 
 
 def _legs(rows: list[tuple[str, str, int]]) -> Metric:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -13,8 +14,9 @@ import httpx
 from sqlalchemy import Engine
 
 from worker.domain.states import Provider
-from worker.ledger import create_ledger_engine
+from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.uow import SqlUnitOfWorkFactory
+from worker.ledger.views import LedgerReads
 from worker.providers.bambora.adapter import Bambora
 from worker.providers.bambora.driver import BamboraDriver
 from worker.providers.calls import OnCall
@@ -28,6 +30,7 @@ from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
 from worker.services.throttle import Throttle
 from worker.services.unit_of_work import UnitOfWorkFactory
+from worker.services.views import ReadSide
 from worker.settings import Settings, load_settings
 
 USER_AGENT = "cancelflow/0.1"
@@ -45,6 +48,23 @@ BASE_URLS: dict[Provider, tuple[str, ...]] = {
     Provider.PAYWALL: ("paywall_base_url", "paywall_private_base_url"),
     Provider.BAMBORA: ("bambora_base_url", "bambora_auth_url"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLedger:
+    """The receiver's ledger: its engine, its units of work (for the write use cases) and the
+    read side over it."""
+
+    engine: Engine
+    units: UnitOfWorkFactory
+    reads: ReadSide
+
+
+def open_ledger(settings: Settings) -> OpenLedger:
+    """The ledger with its schema brought up to date first."""
+    engine = create_ledger_engine(settings.database_url)
+    upgrade_ledger(engine)
+    return OpenLedger(engine, ledger_units(engine), LedgerReads(engine))
 
 
 class _NoCookies(httpx.Cookies):

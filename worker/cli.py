@@ -82,7 +82,7 @@ def submit(file: Annotated[Path, typer.Argument(help="the request, as JSON")]) -
     out.print(job_id)
 
 
-def _every_leg(engine: Any) -> Any:
+def _every_leg(reads: Any) -> Any:
     """Every leg of a job: those it lists, then the rest a page at a time (never all at once)."""
     from itertools import chain
 
@@ -92,7 +92,7 @@ def _every_leg(engine: Any) -> Any:
         rest = job["legs_next_cursor"]
         if rest is None:
             return job["legs"]
-        return chain(job["legs"], iter_legs(engine, job["id"], start=rest))
+        return chain(job["legs"], iter_legs(reads, job["id"], start=rest))
 
     return legs_of
 
@@ -103,12 +103,14 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
     """Show one job with its legs and reconciliation."""
+    from worker.ledger.views import LedgerReads
     from worker.reporting import leg_total, render_report
     from worker.services.views import get_job
 
     engine = _engine()
+    reads = LedgerReads(engine)
     try:
-        job = get_job(engine, job_id)
+        job = get_job(reads, job_id)
         if job is None:
             raise fail(f"no job {job_id}")
         if as_json:
@@ -119,7 +121,7 @@ def status(
                           f"GET /api/v1/jobs/{job_id}/legs?cursor={job['legs_next_cursor']} "
                           "pages the rest", highlight=False, soft_wrap=True)
         else:
-            render_report([job], out, _every_leg(engine))
+            render_report([job], out, _every_leg(reads))
     finally:
         engine.dispose()
 
@@ -132,6 +134,7 @@ def report(
 ) -> None:
     """The reconciliation table of the newest jobs."""
     from worker.domain.states import JobState
+    from worker.ledger.views import LedgerReads
     from worker.reporting import render_report
     from worker.services.views import list_jobs
 
@@ -140,12 +143,13 @@ def report(
     except ValueError as exc:
         raise fail(f"unknown state {state!r}") from exc
     engine = _engine()
+    reads = LedgerReads(engine)
     try:
-        page = list_jobs(engine, state=wanted, limit=limit, cursor=None)
+        page = list_jobs(reads, state=wanted, limit=limit, cursor=None)
         if as_json:
             out.print_json(data={"jobs": page.jobs})
         else:
-            render_report(page.jobs, out, _every_leg(engine))
+            render_report(page.jobs, out, _every_leg(reads))
     finally:
         engine.dispose()
 

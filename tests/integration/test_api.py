@@ -56,10 +56,7 @@ def test_api_refuses_missing_or_wrong_tokens(tmp_path: Path) -> None:
 def test_list_is_newest_first_and_paginates(tmp_path: Path) -> None:
     """Pages of `limit` jobs, newest first, chained by next_cursor, ending with null."""
     client = client_for(tmp_path, api_token=TOKEN)
-    from webhooks.context import engine as app_engine
-
-    with client.application.app_context():
-        ids = seed_jobs(app_engine(), 5)
+    ids = seed_jobs(client.application.extensions["cancelflow"]["engine"], 5)
     seen: list[str] = []
     cursor = None
     while True:
@@ -83,10 +80,7 @@ def test_bad_list_parameters_are_400(tmp_path: Path, query: dict[str, str]) -> N
 def test_unknown_job_is_404_and_known_job_has_the_contract_shape(tmp_path: Path) -> None:
     """A job answers with the contract's fields; an unknown id is 404."""
     client = client_for(tmp_path, api_token=TOKEN)
-    from webhooks.context import engine as app_engine
-
-    with client.application.app_context():
-        job_id = seed_jobs(app_engine(), 1)[0]
+    job_id = seed_jobs(client.application.extensions["cancelflow"]["engine"], 1)[0]
     assert client.get("/api/v1/jobs/nope", headers=AUTH).status_code == 404
     job = client.get(f"/api/v1/jobs/{job_id}", headers=AUTH).get_json()
     assert set(job) >= {"id", "idempotency_key", "state", "created_at", "updated_at", "errors",

@@ -22,6 +22,7 @@ from tests.support import FINAL_JOB_STATES
 from worker.celery_app import create_celery
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs
+from worker.ledger.views import LedgerReads
 from worker.producer import publish
 from worker.services.views import get_job
 
@@ -94,7 +95,8 @@ def test_worker_outlives_a_redis_outage_under_load(
             # A worker that died ends the wait at once, and the assertion below says so.
             if stack.processes["worker"].poll() is not None:
                 return "the worker exited"
-            states = [(get_job(engine, job_id) or {}).get("state", "") for job_id in jobs]
+            reads = LedgerReads(engine)
+            states = [(get_job(reads, job_id) or {}).get("state", "") for job_id in jobs]
             return states if set(states) <= FINAL_JOB_STATES else None
 
         assert wait_until(ended, timeout=120, what="every job to end") == ["reconciled"] * len(jobs)

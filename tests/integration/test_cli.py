@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from tests.support import seed_six_states
 from worker.cli import app
+from worker.ledger.views import LedgerReads
 from worker.services.views import get_job, list_jobs
 from worker.settings import load_settings
 
@@ -65,7 +66,7 @@ def test_status_json_prints_the_job_as_the_api_shows_it(engine: Engine, ledger_u
     mismatch = seeded[0]
     result = cancelflow(ledger_url, "status", mismatch, "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == get_job(engine, mismatch)
+    assert json.loads(result.stdout) == get_job(LedgerReads(engine), mismatch)
 
 
 def test_status_table_explains_the_outcome(ledger_url: str, seeded: list[str]) -> None:
@@ -82,7 +83,7 @@ def test_report_json_lists_the_jobs_newest_first(engine: Engine, ledger_url: str
     result = cancelflow(ledger_url, "report", "--json")
     assert result.exit_code == 0, result.stderr
     jobs = json.loads(result.stdout)["jobs"]
-    everything = list_jobs(engine, state=None, limit=50, cursor=None).jobs
+    everything = list_jobs(LedgerReads(engine), state=None, limit=50, cursor=None).jobs
     assert [job["id"] for job in jobs] == [job["id"] for job in everything]
     assert set(seeded) == {job["id"] for job in jobs}
 

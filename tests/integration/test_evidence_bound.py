@@ -22,6 +22,7 @@ from worker.domain.outcomes import Cancelled, Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
 from worker.ledger.uow import SqlUnitOfWorkFactory
+from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver
 from worker.providers.sixdot50.adapter import SixDot50
 from worker.providers.sixdot50.driver import SixDot50Driver
@@ -109,7 +110,7 @@ def mirrored_job(ctx: Context, dispatcher: FakeDispatcher) -> tuple[str, str]:
 def job_of(ctx: Context, job_id: str) -> dict[str, Any]:
     """The job as the API shows it."""
     assert isinstance(ctx.uow_factory, SqlUnitOfWorkFactory)
-    job = get_job(ctx.uow_factory.engine, job_id)
+    job = get_job(LedgerReads(ctx.uow_factory.engine), job_id)
     assert job is not None
     return job
 

@@ -29,6 +29,7 @@ from devstack.postgres import TemporaryPostgres
 from tests.support import seed_six_states
 from webhooks import create_app
 from webhooks.openapi import openapi_document
+from worker.ledger.views import LedgerReads
 from worker.services.views import list_jobs
 from worker.settings import Settings
 
@@ -86,7 +87,7 @@ def test_api_conforms_to_its_openapi_document(app: Flask, case: schemathesis.Cas
 def test_every_seeded_job_answers_within_the_schema(app: Flask) -> None:
     """Each seeded job (every state, with evidence and differences) conforms, alone and listed."""
     engine: Engine = app.extensions["cancelflow"]["engine"]
-    jobs = list_jobs(engine, state=None, limit=500, cursor=None).jobs
+    jobs = list_jobs(LedgerReads(engine), state=None, limit=500, cursor=None).jobs
     assert {job["state"] for job in jobs} >= {"accepted", "awaiting_callbacks", "reconciled",
                                               "mismatch", "failed", "invalid"}
     one = schema["/api/v1/jobs/{id}"]["GET"]

@@ -46,9 +46,8 @@ def body(key: str = KEY, **overrides: Any) -> dict[str, Any]:
 
 
 def stored_pages(client: FlaskClient) -> int:
-    from webhooks.context import engine
-
-    with client.application.app_context(), UnitOfWork(engine()) as ledger:
+    engine = client.application.extensions["cancelflow"]["engine"]
+    with UnitOfWork(engine) as ledger:
         return ledger.count_pages()
 
 

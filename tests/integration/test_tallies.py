@@ -24,10 +24,10 @@ from tests.support import metric_value, scrape, seed_six_states
 from webhooks import create_app
 from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
-from worker.ledger.reads import fold_tallies, read_views
 from worker.ledger.records import CallMade
 from worker.ledger.tables import LATENCY_BOUNDS_MS, attempts, jobs, leg_tallies, legs
 from worker.ledger.uow import SqlUnitOfWork
+from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallRecord
 from worker.settings import Settings
 
@@ -55,7 +55,7 @@ def truth(engine: Engine) -> tuple[dict[tuple[str, str], int], dict[str, int], d
 def tallied(engine: Engine) -> tuple[dict[tuple[str, str], int], dict[str, int], dict[
         tuple[str, str], list[int]]]:
     """The same three, as the scrape reads them from the tallies (zero counts left out)."""
-    with read_views(engine) as views:
+    with LedgerReads(engine).snapshot() as views:
         leg_counts = {(p, s): n for p, s, n in views.leg_tally() if n}
         job_counts = {s.value: n for s, n in views.job_tally().items() if n}
         calls = {(t.provider, t.operation): [t.calls, *t.under] for t in views.call_tally()
@@ -119,7 +119,7 @@ def test_concurrent_writers_never_share_a_tally_row(engine: Engine, ledger_url: 
     if engine.dialect.name == "postgresql":
 
         def folded() -> bool:
-            fold_tallies(engine)
+            LedgerReads(engine).fold_tallies()
             with engine.connect() as conn:
                 shards = set(conn.execute(select(leg_tallies.c.shard).distinct()).scalars())
             return shards <= {0}

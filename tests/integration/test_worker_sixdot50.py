@@ -148,9 +148,10 @@ def test_malformed_messages_become_invalid_jobs(producer: Celery, ledger: Engine
     assert invalid["state"] == "invalid"
     assert any("legs" in error["field"] for error in invalid["errors"])
     from worker.domain.states import JobState
+    from worker.ledger.views import LedgerReads
     from worker.services.views import list_jobs
 
-    listed = list_jobs(ledger, state=JobState.INVALID, limit=50, cursor=None).jobs
+    listed = list_jobs(LedgerReads(ledger), state=JobState.INVALID, limit=50, cursor=None).jobs
     assert len(listed) == 4
     assert all(job["state"] == "invalid" and job["errors"] for job in listed)
 

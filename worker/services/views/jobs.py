@@ -12,14 +12,11 @@ import binascii
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Engine
-
 from worker.domain.states import JobState, LegState
-from worker.ledger.queries import decode_cursor, encode_cursor
-from worker.ledger.reads import LegTotals, read_views
-from worker.ledger.records import JobRecord, LegRecord
+from worker.services.views.read_side import JobRecord, LegRecord, LegTotals, ReadSide
 
 JOB_LEGS = 1000  # legs listed with a job; the contract's figure
 LISTED_LEGS = 100  # legs listed with each job of a list; the contract's figure
@@ -71,6 +68,21 @@ def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
     }
 
 
+def check_jobs_cursor(reads: ReadSide, cursor: str) -> None:
+    """ValueError unless the job list's cursor is one the API gave out.
+
+    A forged cursor can decode yet hold a naive time (which the ledger refuses to compare), a
+    time that overflows in UTC, or a NUL (which PostgreSQL refuses): each was a 500.
+    """
+    try:
+        created_at, job_id = reads.decode_cursor(cursor)
+        created_at.astimezone(UTC)  # a time past the year 9999 in UTC overflows
+    except OverflowError as exc:
+        raise ValueError("invalid cursor") from exc
+    if created_at.tzinfo is None or "\x00" in job_id:
+        raise ValueError("invalid cursor")
+
+
 def encode_leg_cursor(job_id: str, position: int) -> str:
     """Where the next page of a job's legs starts (opaque to clients)."""
     raw = json.dumps([job_id, position]).encode()
@@ -90,9 +102,9 @@ def decode_leg_cursor(cursor: str, job_id: str) -> int:
     return position
 
 
-def get_job(engine: Engine, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, Any] | None:
+def get_job(reads: ReadSide, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, Any] | None:
     """The job with its first ``legs`` legs (and a cursor to the rest, if any)."""
-    with read_views(engine) as views:
+    with reads.snapshot() as views:
         job = views.get_job(job_id)
         if job is None:
             return None
@@ -109,12 +121,12 @@ class LegPage:
     next_cursor: str | None
 
 
-def get_legs(engine: Engine, job_id: str, *, cursor: str | None,
+def get_legs(reads: ReadSide, job_id: str, *, cursor: str | None,
              limit: int = LEGS_PAGE_MAX) -> LegPage | None:
     """A page of the job's legs in order, from ``cursor`` (None: the first); None when there is
     no such job; ValueError when the cursor is not one of this job's."""
     start = decode_leg_cursor(cursor, job_id) if cursor else 0
-    with read_views(engine) as views:
+    with reads.snapshot() as views:
         if views.get_job(job_id) is None:
             return None
         found = views.legs_from(job_id, start, limit + 1)
@@ -124,12 +136,12 @@ def get_legs(engine: Engine, job_id: str, *, cursor: str | None,
                    encode_leg_cursor(job_id, shown[-1].position + 1) if more else None)
 
 
-def iter_legs(engine: Engine, job_id: str, *, start: str | None = None,
+def iter_legs(reads: ReadSide, job_id: str, *, start: str | None = None,
               page: int = LEGS_PAGE_MAX) -> Iterator[dict[str, Any]]:
     """Every leg of the job from the cursor ``start`` on, a page in memory at a time."""
     cursor = start
     while True:
-        found = get_legs(engine, job_id, cursor=cursor, limit=page)
+        found = get_legs(reads, job_id, cursor=cursor, limit=page)
         if found is None:
             return
         yield from found.legs
@@ -150,22 +162,22 @@ JOBS_PER_READ = 20
 
 
 def stream_jobs(
-    engine: Engine, *, state: JobState | None, limit: int, cursor: str | None,
+    reads: ReadSide, *, state: JobState | None, limit: int, cursor: str | None,
     legs_per_job: int = LISTED_LEGS,
 ) -> tuple[str | None, Iterator[dict[str, Any]]]:
     """The next page's cursor, and the page's jobs newest first, read JOBS_PER_READ at a time
     (each job consistent with its legs and counts); ValueError if ``cursor`` is not ours."""
-    after = decode_cursor(cursor) if cursor else None
-    with read_views(engine) as views:
+    after = reads.decode_cursor(cursor) if cursor else None
+    with reads.snapshot() as views:
         found = views.list_jobs(state=state, limit=limit + 1, after=after)
     page, more = found[:limit], len(found) > limit
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    next_cursor = reads.encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     ids = [job.id for job in page]
 
     def jobs() -> Iterator[dict[str, Any]]:
         for start in range(0, len(ids), JOBS_PER_READ):
             part = ids[start:start + JOBS_PER_READ]
-            with read_views(engine) as views:
+            with reads.snapshot() as views:
                 records = views.jobs_by_id(part)
                 legs = views.first_legs(part, legs_per_job)
                 totals = views.leg_totals(part)
@@ -180,10 +192,10 @@ def stream_jobs(
 
 
 def list_jobs(
-    engine: Engine, *, state: JobState | None, limit: int, cursor: str | None,
+    reads: ReadSide, *, state: JobState | None, limit: int, cursor: str | None,
     legs_per_job: int = LISTED_LEGS,
 ) -> JobPage:
     """Newest first; ``cursor`` comes from the previous page (ValueError if it is not ours)."""
-    next_cursor, jobs = stream_jobs(engine, state=state, limit=limit, cursor=cursor,
+    next_cursor, jobs = stream_jobs(reads, state=state, limit=limit, cursor=cursor,
                                     legs_per_job=legs_per_job)
     return JobPage(list(jobs), next_cursor)

@@ -3,38 +3,27 @@
 Every query here answers a bounded number of rows, whatever a job's size or the ledger's history:
 a job's legs come a page at a time by position (the unique (job, position) index), counts come
 grouped by the database, and the metrics come from the tally tables that triggers keep (migration
-0003), never from ``attempts``.
+0003), never from ``attempts``. Standalone: it shares only the tables and the row mapping with the
+write side.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Engine,
-    Executable,
-    Table,
-    and_,
-    bindparam,
-    column,
-    delete,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    table,
-    text,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from worker.domain.states import JobState, LegState, Provider
-from worker.ledger.queries import _ATTEMPT_SUMMARY, Ledger, _attempt, _job, _leg
+from worker.ledger.engine import READ_ONLY
+from worker.ledger.folds import fold_tallies
 from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
+from worker.ledger.rows import ATTEMPT_SUMMARY, attempt_record, job_record, leg_record
 from worker.ledger.tables import (
     LATENCY_BOUNDS_MS,
     attempts,
@@ -46,8 +35,9 @@ from worker.ledger.tables import (
     leg_tallies,
     legs,
 )
-from worker.ledger.uow import UnitOfWork
+from worker.services.views.read_side import CallTally, LedgerUnavailable, LegTotals
 
+_GET_JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
 _LEGS_FROM = (
     select(legs)
     .where(legs.c.job_id == bindparam("job_id"), legs.c.position >= bindparam("first"))
@@ -63,48 +53,49 @@ _STATE_COUNTS = (
 _NOTABLE = or_(legs.c.reason.is_not(None), legs.c.already_cancelled, legs.c.at_risk)
 _PAYWALL_OF_JOB = and_(legs.c.job_id == bindparam("job_id"),
                        legs.c.provider == Provider.PAYWALL.value)
-# PostgreSQL only: one scrape at a time folds the tallies of backends that have gone.
-_FOLD_LOCK = 0x63616E63  # "canc"
 
 
-@dataclass(frozen=True, slots=True)
-class LegTotals:
-    """A job's legs counted by state, and the provider calls made for them."""
+class LedgerViews:
+    """Read-only queries over one snapshot (a read-only connection's transaction)."""
 
-    by_state: dict[LegState, int]
-    calls: int
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
-    @property
-    def legs(self) -> int:
-        return sum(self.by_state.values())
+    # jobs
 
+    def get_job(self, job_id: str) -> JobRecord | None:
+        row = self.conn.execute(_GET_JOB, {"job_id": job_id}).first()
+        return job_record(row) if row else None
 
-@dataclass(frozen=True, slots=True)
-class CallTally:
-    """Provider calls of one provider and operation: how many at or under each bound."""
-
-    provider: str
-    operation: str
-    under: list[int]
-    calls: int
-    total_ms: float
-
-
-class LedgerViews(Ledger):
-    """Read-only queries over one snapshot (a read-only unit of work's connection)."""
+    def list_jobs(
+        self, *, state: JobState | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[JobRecord]:
+        """Newest first; ``after`` is the (created_at, id) of the last job of the previous page."""
+        query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(jobs.c.state == state.value)
+        if after is not None:
+            created, job_id = after
+            query = query.where(
+                or_(
+                    jobs.c.created_at < created,
+                    and_(jobs.c.created_at == created, jobs.c.id < job_id),
+                )
+            )
+        return [job_record(row) for row in self.conn.execute(query)]
 
     def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
         if not job_ids:
             return {}
         rows = self.conn.execute(select(jobs).where(jobs.c.id.in_(list(job_ids))))
-        return {record.id: record for record in map(_job, rows)}
+        return {record.id: record for record in map(job_record, rows)}
 
     # a job's legs
 
     def legs_from(self, job_id: str, first: int, limit: int) -> list[LegRecord]:
         """Up to ``limit`` of the job's legs from position ``first`` on, in order."""
         rows = self.conn.execute(_LEGS_FROM, {"job_id": job_id, "first": first, "limit": limit})
-        return [_leg(row) for row in rows]
+        return [leg_record(row) for row in rows]
 
     def first_legs(self, job_ids: Sequence[str], count: int) -> dict[str, list[LegRecord]]:
         """The first ``count`` legs of each job (positions 0 to count-1), in order."""
@@ -115,7 +106,7 @@ class LedgerViews(Ledger):
                  .where(legs.c.job_id.in_(list(job_ids)), legs.c.position < count)
                  .order_by(legs.c.job_id, legs.c.position))
         for row in self.conn.execute(query):
-            found[row._mapping["job_id"]].append(_leg(row))
+            found[row._mapping["job_id"]].append(leg_record(row))
         return found
 
     def leg_totals(self, job_ids: Sequence[str]) -> dict[str, LegTotals]:
@@ -135,7 +126,7 @@ class LedgerViews(Ledger):
         found = self.conn.execute(select(legs).where(where).order_by(legs.c.position)
                                   .limit(limit))
         total = self.conn.execute(select(func.count()).select_from(legs).where(where))
-        return [_leg(row) for row in found], int(total.scalar_one())
+        return [leg_record(row) for row in found], int(total.scalar_one())
 
     def leg_positions(self, job_id: str, leg_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         """(position, provider) of the named legs of the job."""
@@ -152,13 +143,13 @@ class LedgerViews(Ledger):
         """The latest ``limit`` provider calls made for any of the job's legs, oldest first
         (without the answers' bodies)."""
         query = (
-            select(*_ATTEMPT_SUMMARY)
+            select(*ATTEMPT_SUMMARY)
             .join(legs, legs.c.id == attempts.c.leg_id)
             .where(legs.c.job_id == job_id)
             .order_by(attempts.c.started_at.desc(), attempts.c.id.desc())
             .limit(limit)
         )
-        found = [_attempt(row) for row in self.conn.execute(query)]
+        found = [attempt_record(row) for row in self.conn.execute(query)]
         found.reverse()
         return found
 
@@ -193,7 +184,7 @@ class LedgerViews(Ledger):
         if not wanted:
             return []
         query = select(legs).where(_PAYWALL_OF_JOB, or_(*wanted)).order_by(legs.c.position)
-        return [_leg(row) for row in self.conn.execute(query, {"job_id": job_id})]
+        return [leg_record(row) for row in self.conn.execute(query, {"job_id": job_id})]
 
     # metrics: the tallies, a few dozen rows whatever the history
 
@@ -227,55 +218,50 @@ class LedgerViews(Ledger):
                 for row in self.conn.execute(query)]
 
 
-_PG_SESSIONS = table("pg_stat_activity", column("pid"))
+class LedgerReads:
+    """The SQL read side (``worker.services.views.ReadSide``), built from the engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def snapshot(self) -> Iterator[LedgerViews]:
+        """The read side over one read-only snapshot of the ledger."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{READ_ONLY: True}).begin()
+                yield LedgerViews(conn)  # closing the connection rolls its transaction back
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(type(exc).__name__) from exc
+
+    def fold_tallies(self) -> bool:
+        try:
+            return fold_tallies(self.engine)
+        except SQLAlchemyError as exc:
+            raise LedgerUnavailable(type(exc).__name__) from exc
+
+    def ping(self) -> None:
+        """Raises unless the ledger answers a query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def encode_cursor(self, created_at: datetime, job_id: str) -> str:
+        return encode_cursor(created_at, job_id)
+
+    def decode_cursor(self, cursor: str) -> tuple[datetime, str]:
+        return decode_cursor(cursor)
 
 
-def _fold(tally: Table, keys: Sequence[str], columns: Sequence[str]) -> Executable:
-    """Move the counts of database sessions that are gone into shard 0. Rows a live session
-    holds are skipped, never waited on (the next scrape folds them), so a scrape never blocks a
-    writer or deadlocks with one."""
-    dead = (select(tally.c.shard, *(tally.c[k] for k in keys))
-            .where(tally.c.shard != 0,
-                   ~exists().where(_PG_SESSIONS.c.pid == tally.c.shard))
-            .with_for_update(skip_locked=True)
-            .cte("dead"))
-    moved = (delete(tally)
-             .where(*(tally.c[k] == dead.c[k] for k in ("shard", *keys)))
-             .returning(*(tally.c[k] for k in (*keys, *columns)))
-             .cte("moved"))
-    folded = select(literal(0), *(moved.c[k] for k in keys),
-                    *(func.sum(moved.c[c]) for c in columns)).group_by(*(moved.c[k] for k in keys))
-    insert = postgresql.insert(tally).from_select(["shard", *keys, *columns], folded)
-    return insert.on_conflict_do_update(
-        index_elements=["shard", *keys],
-        set_={c: tally.c[c] + insert.excluded[c] for c in columns})
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-_FOLDS = (
-    _fold(leg_tallies, ("provider", "state"), ("n",)),
-    _fold(job_tallies, ("state",), ("n",)),
-    _fold(call_tallies, ("provider", "operation"),
-          ("calls", "total_ms", *(latency_column(b) for b in LATENCY_BOUNDS_MS))),
-)
-
-
-def fold_tallies(engine: Engine) -> bool:
-    """PostgreSQL: fold the tallies of finished backends into shard 0, so the rows a scrape
-    reads stay as few as the live connections; whether this call did (another may be at it)."""
-    if engine.dialect.name != "postgresql":
-        return False  # one shard on SQLite
-    with UnitOfWork(engine) as ledger:
-        if not ledger.conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
-                                   {"key": _FOLD_LOCK}).scalar():
-            return False
-        for statement in _FOLDS:
-            ledger.conn.execute(statement)
-        ledger.commit()
-    return True
-
-
-@contextmanager
-def read_views(engine: Engine) -> Iterator[LedgerViews]:
-    """The read side over one read-only snapshot of the ledger."""
-    with UnitOfWork(engine, read_only=True) as ledger:
-        yield LedgerViews(ledger.conn)
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor points after; ValueError when it is not ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, job_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc

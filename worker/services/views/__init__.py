@@ -1,0 +1,40 @@
+"""The read side's use cases: jobs as the API, the CLI, the dashboard and ``/metrics`` show them.
+
+They read through a ``ReadSide`` (the port in ``read_side``), which the composition root builds
+from the ledger's engine (``worker.ledger.views.LedgerReads``).
+"""
+
+from worker.services.views.jobs import (
+    JOB_LEGS,
+    LEGS_PAGE_MAX,
+    LISTED_LEGS,
+    JobPage,
+    LegPage,
+    check_jobs_cursor,
+    get_job,
+    get_legs,
+    iter_legs,
+    job_json,
+    leg_json,
+    list_jobs,
+    stream_jobs,
+)
+from worker.services.views.read_side import LedgerUnavailable, ReadSide
+
+__all__ = [
+    "JOB_LEGS",
+    "LEGS_PAGE_MAX",
+    "LISTED_LEGS",
+    "JobPage",
+    "LedgerUnavailable",
+    "LegPage",
+    "ReadSide",
+    "check_jobs_cursor",
+    "get_job",
+    "get_legs",
+    "iter_legs",
+    "job_json",
+    "leg_json",
+    "list_jobs",
+    "stream_jobs",
+]
