@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from worker.providers.paywall.callbacks import CallbackPage
 
 from webhooks.login_throttle import LoginThrottle
+from worker.providers.paywall.callbacks import CallbackPage
 from worker.services.callbacks import Stored, store_page
 from worker.services.views import ReadSide
 from worker.settings import Settings

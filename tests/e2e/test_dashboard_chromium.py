@@ -17,7 +17,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
 from devstack.stack import Stack
-from tests.integration.test_dashboard import seed_ledger
+from tests.dashboard_seed import seed_ledger
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
 pytestmark = pytest.mark.e2e

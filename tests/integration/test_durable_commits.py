@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from tests.fakes import BATCH, FakeDispatcher, ScriptedDriver, make_ctx, message
-from tests.provider_fakes import paywall_callback_page as paywall_page
+from tests.fakes.providers import paywall_callback_page as paywall_page
 from worker.domain.outcomes import Cancelled
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.uow import SqlUnitOfWorkFactory

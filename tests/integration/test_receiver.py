@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from webhooks import create_app
-from worker.ledger import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWork
 from worker.providers.paywall.callbacks import expected_hash
 from worker.settings import Settings
 
@@ -47,8 +47,8 @@ def body(key: str = KEY, **overrides: Any) -> dict[str, Any]:
 
 def stored_pages(client: FlaskClient) -> int:
     engine = client.application.extensions["cancelflow"]["engine"]
-    with UnitOfWork(engine) as ledger:
-        return ledger.count_pages()
+    with SqlUnitOfWork(engine, read_only=True) as uow:
+        return uow.callback_pages.count()
 
 
 def test_a_verified_page_is_stored_then_acknowledged(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from devstack.postgres import TemporaryPostgres
 from devstack.waiting import wait_until
 from tests.support import metric_value, scrape, seed_six_states
 from webhooks import create_app
-from worker.ledger import UnitOfWork, create_ledger_engine, upgrade_ledger
+from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
 from worker.ledger.records import CallMade
 from worker.ledger.tables import LATENCY_BOUNDS_MS, attempts, jobs, leg_tallies, legs
@@ -66,15 +66,15 @@ def tallied(engine: Engine) -> tuple[dict[tuple[str, str], int], dict[str, int],
 def churn(engine: Engine) -> None:
     """Changes no use case makes today, which the tallies must follow all the same: a leg's
     state set by hand (an operator's fix), a call's latency corrected, calls deleted."""
-    with UnitOfWork(engine) as ledger:
-        conn = ledger.conn
+    with SqlUnitOfWork(engine) as uow:
+        conn = uow.conn
         first = conn.execute(select(legs.c.id).order_by(legs.c.id).limit(3)).scalars().all()
         conn.execute(update(legs).where(legs.c.id.in_(first)).values(state="failed"))
         call = conn.execute(select(attempts.c.id).where(attempts.c.latency_ms.is_not(None))
                             .order_by(attempts.c.id).limit(2)).scalars().all()
         conn.execute(update(attempts).where(attempts.c.id == call[0]).values(latency_ms=7000.0))
         conn.execute(attempts.delete().where(attempts.c.id == call[1]))
-        ledger.commit()
+        uow.commit()
 
 
 def test_tallies_follow_every_change_of_the_counted_tables(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from devstack.sandbox_control import SandboxControl
 from tests.support import wait_for_job
-from worker.ledger import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWork
 from worker.producer import publish
 
 pytestmark = pytest.mark.integration
@@ -154,6 +154,6 @@ def test_timeout_after_send_is_resolved_by_a_read(producer: Celery, ledger: Engi
     assert (leg["state"], leg["already_cancelled"]) == ("cancelled", False)
     assert [op for op, _ in operations(sandbox, ref)] == ["cancel_payment", "get_payment"]
     assert sandbox.effects("bambora")[f"bambora:cancel_payment:{MERCHANT}/{ref}"] == 1
-    with UnitOfWork(ledger) as uow:
-        outcomes = [a.outcome for a in uow.attempts_of(leg["id"])]
+    with SqlUnitOfWork(ledger) as uow:
+        outcomes = [a.outcome for a in uow.attempts.of_leg(leg["id"])]
     assert outcomes == ["TransportError", "ok"]

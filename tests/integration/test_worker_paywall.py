@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from tests.support import midday_zone, today_in, wait_for_job
-from worker.ledger import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWork
 from worker.producer import publish
 
 pytestmark = pytest.mark.integration
@@ -146,5 +146,6 @@ def test_callbacks_that_never_verify_are_recovered_from_the_query(
     assert leg["reconciliation"]["source"] == "paywall_query"
     assert leg["reconciliation"]["reported"]["cancelled_count"] == count
     assert operations(sandbox, code) == ["cancel_bulk", "send_callback"] + ["query_bulk"] * pages
-    with UnitOfWork(ledger) as uow:
-        assert uow.page_totals(bulk_payment_id=None, code=code) == []  # refused, never stored
+    with SqlUnitOfWork(ledger) as uow:
+        # Refused, never stored.
+        assert uow.callback_pages.totals(bulk_payment_id=None, code=code) == []

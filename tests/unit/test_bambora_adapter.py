@@ -8,8 +8,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from tests.provider_fakes import bambora_api as make_api
-from tests.provider_fakes import bambora_token as token
+from tests.fakes.providers import bambora_api as make_api
+from tests.fakes.providers import bambora_token as token
 from worker.providers import errors
 from worker.providers.bambora.adapter import from_minor
 from worker.providers.calls import NullObserver

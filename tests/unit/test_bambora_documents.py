@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.provider_fakes import bambora_api as make_api
-from tests.provider_fakes import bambora_token as token
+from tests.fakes.providers import bambora_api as make_api
+from tests.fakes.providers import bambora_token as token
 from tests.seeds import example_body
 from worker.domain.outcomes import Cancelled
 from worker.providers import errors

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.provider_fakes import paywall_api as make_api
-from tests.provider_fakes import paywall_envelope as envelope
+from tests.fakes.providers import paywall_api as make_api
+from tests.fakes.providers import paywall_envelope as envelope
 from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver

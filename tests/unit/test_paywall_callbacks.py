@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.provider_fakes import CALLBACK_KEY as PAYWALL_KEY
-from tests.provider_fakes import paywall_callback_page as paywall_page
+from tests.fakes.providers import CALLBACK_KEY as PAYWALL_KEY
+from tests.fakes.providers import paywall_callback_page as paywall_page
 from worker.providers.paywall.callbacks import (
     MAX_PAGE_PAYMENTS,
     MAX_PAYMENTS_BYTES,

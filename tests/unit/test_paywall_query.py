@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.provider_fakes import paywall_api as make_api
-from tests.provider_fakes import paywall_envelope as envelope
+from tests.fakes.providers import paywall_api as make_api
+from tests.fakes.providers import paywall_envelope as envelope
 from tests.seeds import example_body
 from worker.providers import errors
 from worker.providers.calls import NullObserver

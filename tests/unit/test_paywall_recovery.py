@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.provider_fakes import paywall_api, paywall_envelope
-from tests.provider_fakes import sixdot50_api as sixdot50
+from tests.fakes.providers import paywall_api, paywall_envelope
+from tests.fakes.providers import sixdot50_api as sixdot50
 from worker.providers.calls import NullObserver
 from worker.providers.paywall.driver import PaywallDriver
 from worker.providers.paywall.recovery import PaywallRecovery

@@ -8,9 +8,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.provider_fakes import SIXDOT50_BASE
-from tests.provider_fakes import sixdot50_api as make_api
-from tests.provider_fakes import sixdot50_token as token_response
+from tests.fakes.providers import SIXDOT50_BASE
+from tests.fakes.providers import sixdot50_api as make_api
+from tests.fakes.providers import sixdot50_token as token_response
 from worker.providers import errors
 from worker.providers.calls import CallRecord, NullObserver
 

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.provider_fakes import sixdot50_api as make_api
-from tests.provider_fakes import sixdot50_token as token_response
+from tests.fakes.providers import sixdot50_api as make_api
+from tests.fakes.providers import sixdot50_token as token_response
 from tests.seeds import example_body
 from worker.domain.outcomes import Cancelled, Rejected
 from worker.domain.states import Reason

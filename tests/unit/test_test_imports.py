@@ -10,13 +10,6 @@ from tests.support import imports_in, is_within
 TESTS = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("tests.unit", "tests.integration", "tests.e2e", "tests.conftest")
 
-# Imports that remain until the shared helpers move (issue 16): test_dashboard's seeding and the
-# adapter tests' builders, to tests/fakes.py or tests/support.py. Nothing may be added here.
-ALLOWED_UNTIL_THE_FAKES_MOVE = {
-    "e2e/test_dashboard_chromium.py": {"tests.integration.test_dashboard"},
-}
-
-
 def _test_modules_imported(path: Path) -> set[str]:
     """The modules under tests.unit/integration/e2e or tests.conftest that ``path`` imports."""
     found = {site.module for site in imports_in(path)
@@ -32,7 +25,7 @@ def test_no_test_module_imports_another() -> None:
     offending: dict[str, set[str]] = {}
     for path in sorted(TESTS.rglob("*.py")):
         relative = path.relative_to(TESTS).as_posix()
-        extra = _test_modules_imported(path) - ALLOWED_UNTIL_THE_FAKES_MOVE.get(relative, set())
+        extra = _test_modules_imported(path)
         if extra:
             offending[relative] = extra
     assert offending == {}

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fake_read_side import T0, FakeReadSide, job_record
+from tests.fakes.read_side import T0, FakeReadSide, job_record
 from worker.domain.states import JobState
 from worker.services.views import (
     LedgerUnavailable,

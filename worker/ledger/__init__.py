@@ -1,7 +1,8 @@
-"""The ledger: tables, migrations, the unit of work and its queries. The only place with SQL."""
+"""The ledger: tables, migrations, the units of work and their repositories, the read side.
+The only place with SQL."""
 
 from worker.ledger.engine import create_ledger_engine
 from worker.ledger.migrate import upgrade_ledger
-from worker.ledger.uow import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 
-__all__ = ["UnitOfWork", "create_ledger_engine", "upgrade_ledger"]
+__all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory", "create_ledger_engine", "upgrade_ledger"]

@@ -12,7 +12,6 @@ from worker.ledger.callback_pages import SqlCallbackPageRepository
 from worker.ledger.engine import DURABLE, READ_ONLY, writer_lock
 from worker.ledger.jobs import SqlJobRepository
 from worker.ledger.legs import SqlLegRepository
-from worker.ledger.queries import Ledger
 from worker.services.unit_of_work import (
     AttemptRepository,
     CallbackPageRepository,
@@ -104,11 +103,3 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self, *, read_only: bool = False, durable: bool = False) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, read_only=read_only, durable=durable)
-
-
-class UnitOfWork(_Transaction):
-    """The read queries over one transaction (``Ledger``), for the read side until it has its
-    own views; use cases use :class:`SqlUnitOfWork` through the port."""
-
-    def __enter__(self) -> Ledger:
-        return Ledger(self._begin())

@@ -13,7 +13,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Self
 
-from tests.fake_repositories import (
+from tests.fakes.repositories import (
     FakeAttemptRepository,
     FakeCallbackPageRepository,
     FakeJobRepository,
