@@ -34,7 +34,7 @@ schema: $(STAMP)
 	$(PY) -m worker.domain.request_schema
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check worker tasks webhooks sandbox devstack tests bench
+	$(VENV)/bin/ruff check worker tasks webhooks sandbox devstack tests bench docs/examples
 	$(VENV)/bin/mypy
 
 # Validates docker-compose.yml without an engine (docker compose v2, else Debian's docker-compose):

@@ -1,6 +1,6 @@
 """Submit a cancellation as a raw Celery protocol 2 message with kombu (no Celery app).
 
-    CANCELFLOW_REDIS_URL=redis://127.0.0.1:6379/0 python kombu_raw.py order-4711-cancel [BATCH_ID]
+    CANCELFLOW_REDIS_URL=redis://127.0.0.1:6379/0 python kombu_raw.py KEY [BATCH_ID]
 
 What any producer in any language has to put on the broker: the JSON body
 ``[args, kwargs, embed]``, the task's name and id in the headers, routing key ``cancellations``.

@@ -1,6 +1,6 @@
 """Submit a cancellation to cancelflow with Celery's ``send_task`` (needs ``celery[redis]``).
 
-    CANCELFLOW_REDIS_URL=redis://127.0.0.1:6379/0 python python_send_task.py order-4711-cancel [BATCH_ID]
+    CANCELFLOW_REDIS_URL=redis://127.0.0.1:6379/0 python python_send_task.py KEY [BATCH_ID]
 
 The idempotency key is the first argument (or CANCELFLOW_IDEMPOTENCY_KEY); the 6DOT50 batch to
 cancel the second (or CANCELFLOW_BATCH_ID). Prints the job id, which the key alone determines.
