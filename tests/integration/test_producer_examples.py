@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
 from tests.support import wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
 from worker.domain.request import job_id_for_key
 
 pytestmark = pytest.mark.integration
