@@ -153,6 +153,12 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": {
                 "200": {"description": "OpenAPI 3 document",
                         "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/schema/cancellation-request.json": {"get": {
+                "summary": "the JSON Schema of the producer message's request "
+                           "(kwargs['request'] of task cancellations.submit)",
+                "responses": {"200": {
+                    "description": "JSON Schema draft 2020-12",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/": {"get": {
                 "summary": "the dashboard (HTML, for people; sign in at /login)",
                 "responses": {
