@@ -21,6 +21,7 @@ from sandbox import create_app as create_sandbox
 from sandbox import start_in_thread
 from tests.support import fresh_postgres_url
 from worker.celery_app import create_celery
+from worker.domain.task_label import TaskLabel
 from worker.ledger import create_ledger_engine, upgrade_ledger
 
 # Ledgers: every test that takes `ledger_url` (or `engine`) runs on SQLite and on PostgreSQL.
@@ -69,19 +70,20 @@ class FakeDispatcher:
     settles: list[str] = field(default_factory=list)
     recoveries: list[str] = field(default_factory=list)
 
-    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
+    def process_leg(self, leg_id: str, countdown: float = 0, *,
+                    label: TaskLabel | None = None) -> None:
         self.legs.append((leg_id, countdown))
 
-    def process_legs(self, leg_ids: list[str]) -> None:
+    def process_legs(self, leg_ids: list[str], *, label: TaskLabel | None = None) -> None:
         self.legs.extend((leg_id, 0) for leg_id in leg_ids)
 
-    def read_evidence(self, leg_id: str) -> None:
+    def read_evidence(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.evidence.append(leg_id)
 
-    def settle_callbacks(self, leg_id: str) -> None:
+    def settle_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.settles.append(leg_id)
 
-    def recover_callbacks(self, leg_id: str) -> None:
+    def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.recoveries.append(leg_id)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from worker.domain.reconciliation import leg_reconciliation_without_figures
 from worker.domain.states import CLAIMABLE_LEG_STATES, JobState, LegState, can_transition
+from worker.domain.task_label import TaskLabel
 from worker.ledger.queries import Ledger
 from worker.ledger.records import LegRecord
 from worker.services.context import Context
@@ -133,10 +134,12 @@ def run_claimed(ctx: Context, claims: Sequence[Claim]) -> list[LegStep]:
     steps = record_results(ctx, results)
     for result, step in zip(results, steps, strict=True):
         if step.retry_in is not None:
-            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in)
+            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in,
+                                       label=TaskLabel.for_leg(result.claim.leg))
         elif step.state in WAITING_STATES:
             # Pages may have arrived before the operation's id was recorded.
-            ctx.dispatcher.settle_callbacks(result.claim.leg.id)
+            ctx.dispatcher.settle_callbacks(result.claim.leg.id,
+                                            label=TaskLabel.for_leg(result.claim.leg))
     return steps
 
 
@@ -148,7 +151,7 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
     result = run_round(ctx, claims[0])
     step = record_results(ctx, [result])[0]
     if step.state in WAITING_STATES:
-        ctx.dispatcher.settle_callbacks(leg_id)
+        ctx.dispatcher.settle_callbacks(leg_id, label=TaskLabel.for_leg(claims[0].leg))
     return step
 
 # What a round may change on a leg; every other column stays as the claim found it.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from worker.domain.states import LegState
+from worker.domain.task_label import TaskLabel
 from worker.services.context import Context
 from worker.services.evidence import read_interval
 
@@ -53,11 +54,11 @@ def sweep(ctx: Context) -> SweepReport:
         waiting = ledger.legs_waiting_due(now, SWEEP_BATCH)
         ledger.commit()
     for leg in [*overdue, *expired]:
-        ctx.dispatcher.process_leg(leg.id)
+        ctx.dispatcher.process_leg(leg.id, label=TaskLabel.for_leg(leg))
     for leg in unread:
-        ctx.dispatcher.read_evidence(leg.id)
+        ctx.dispatcher.read_evidence(leg.id, label=TaskLabel.for_leg(leg))
     for leg in waiting:
-        ctx.dispatcher.recover_callbacks(leg.id)
+        ctx.dispatcher.recover_callbacks(leg.id, label=TaskLabel.for_leg(leg))
     report = SweepReport(len(overdue), len(expired), len(unread), len(waiting))
     if overdue or expired or unread:
         log.info("sweep: %s", report)
