@@ -17,13 +17,14 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import Engine
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 from tests.support import wait_for_job
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
-from worker.dispatch import INTERNAL_QUEUE, PROCESS_LEG, PROCESS_LEGS, readable
+from worker.dispatch import readable
 from worker.domain.task_label import TaskLabel
 from worker.producer import publish
+from worker.task_names import INTERNAL_QUEUE, PROCESS_LEG, PROCESS_LEGS
 
 pytestmark = pytest.mark.e2e
 
