@@ -69,13 +69,17 @@ class FakeDispatcher:
     evidence: list[str] = field(default_factory=list)
     settles: list[str] = field(default_factory=list)
     recoveries: list[str] = field(default_factory=list)
+    # The label of each process_leg(s) dispatch, in order (what Flower would show as its args).
+    labels: list[TaskLabel | None] = field(default_factory=list)
 
     def process_leg(self, leg_id: str, countdown: float = 0, *,
                     label: TaskLabel | None = None) -> None:
         self.legs.append((leg_id, countdown))
+        self.labels.append(label)
 
     def process_legs(self, leg_ids: list[str], *, label: TaskLabel | None = None) -> None:
         self.legs.extend((leg_id, 0) for leg_id in leg_ids)
+        self.labels.append(label)
 
     def read_evidence(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.evidence.append(leg_id)

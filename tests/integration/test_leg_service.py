@@ -13,6 +13,7 @@ from tests.conftest import FakeDispatcher
 from worker.domain.outcomes import Cancelled, Outcome, Rejected, ResolveOutcome, StillCancellable
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import JobState, LegState, Provider, Reason
+from worker.domain.task_label import TaskLabel
 from worker.ledger import UnitOfWork
 from worker.providers.calls import CallObserver, CallRecord
 from worker.providers.errors import ProviderError, ProviderUnavailable, TransportError
@@ -278,6 +279,8 @@ def test_sweep_takes_over_a_leg_whose_worker_died(engine: Engine,
     dispatcher.legs.clear()
     assert sweep(ctx).expired_leases == 1
     assert dispatcher.legs == [(leg_id, 0)]
+    # Both dispatches name the job and provider (Flower's args), not the leg id.
+    assert dispatcher.labels == [TaskLabel(job_id, "sixdot50", 1)] * 2
     process_leg(ctx, leg_id)
     assert driver.calls[0] == "get_batch"
     assert only_leg(engine, job_id)["state"] == "cancelled"
