@@ -25,6 +25,7 @@ from worker.domain.outcomes import Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.rounds import RetryPolicy
 from worker.domain.states import Provider
+from worker.domain.task_label import TaskLabel
 from worker.ledger.records import (
     AttemptRecord,
     JobRecord,
@@ -107,20 +108,25 @@ class FakeDispatcher:
     evidence: list[str] = field(default_factory=list)
     settles: list[str] = field(default_factory=list)
     recoveries: list[str] = field(default_factory=list)
+    # The label of each process_leg(s) dispatch, in order (what Flower would show as its args).
+    labels: list[TaskLabel | None] = field(default_factory=list)
 
-    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
+    def process_leg(self, leg_id: str, countdown: float = 0, *,
+                    label: TaskLabel | None = None) -> None:
         self.legs.append((leg_id, countdown))
+        self.labels.append(label)
 
-    def process_legs(self, leg_ids: list[str]) -> None:
+    def process_legs(self, leg_ids: list[str], *, label: TaskLabel | None = None) -> None:
         self.legs.extend((leg_id, 0) for leg_id in leg_ids)
+        self.labels.append(label)
 
-    def read_evidence(self, leg_id: str) -> None:
+    def read_evidence(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.evidence.append(leg_id)
 
-    def settle_callbacks(self, leg_id: str) -> None:
+    def settle_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.settles.append(leg_id)
 
-    def recover_callbacks(self, leg_id: str) -> None:
+    def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.recoveries.append(leg_id)
 
 

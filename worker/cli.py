@@ -209,7 +209,7 @@ def up(run_dir: Path = Path("var/up")) -> None:
         stack.start_beat()
         stack.start_flower()
         out.print(f"receiver  {stack.receiver_url}   (API token: see {run_dir}/api-token)")
-        out.print(f"flower    {stack.flower_url}")
+        out.print(f"flower    {stack.flower_url}   (basic auth: see {run_dir}/flower-auth)")
         out.print(f"sandbox   {stack.sandbox_url}")
         out.print(f"broker    {stack.env['CANCELFLOW_REDIS_URL']}")
         token_file = run_dir / "api-token"

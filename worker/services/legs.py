@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from worker.domain.reconciliation import leg_reconciliation, leg_reconciliation_without_figures
 from worker.domain.rounds import LegAtClaim, claimable
 from worker.domain.states import JobState, LegState, can_transition
+from worker.domain.task_label import TaskLabel
 from worker.ledger.records import CallMade, LegClaim, LegFinish, LegRecord
 from worker.services.context import Context
 from worker.services.evidence import after_read
@@ -116,10 +117,12 @@ def run_claimed(ctx: Context, claims: Sequence[Claim]) -> list[LegStep]:
     steps = record_results(ctx, results)
     for result, step in zip(results, steps, strict=True):
         if step.retry_in is not None:
-            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in)
+            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in,
+                                       label=TaskLabel.for_leg(result.claim.leg))
         elif step.state in WAITING_STATES:
             # Pages may have arrived before the operation's id was recorded.
-            ctx.dispatcher.settle_callbacks(result.claim.leg.id)
+            ctx.dispatcher.settle_callbacks(result.claim.leg.id,
+                                            label=TaskLabel.for_leg(result.claim.leg))
     return steps
 
 
@@ -131,7 +134,7 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
     result = run_round(ctx, claims[0])
     step = record_results(ctx, [result])[0]
     if step.state in WAITING_STATES:
-        ctx.dispatcher.settle_callbacks(leg_id)
+        ctx.dispatcher.settle_callbacks(leg_id, label=TaskLabel.for_leg(claims[0].leg))
     return step
 
 def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:

@@ -28,6 +28,7 @@ from worker.domain.request import (
     usable_idempotency_key,
 )
 from worker.domain.states import JobState, LegState, Provider
+from worker.domain.task_label import TaskLabel
 from worker.ledger.records import Lease, NewJob, NewLeg
 from worker.services.context import Context
 from worker.services.legs import INTENT, Claim, run_claimed
@@ -142,7 +143,7 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
     try:
-        _dispatch_in_batches(ctx, waiting)
+        _dispatch_in_batches(ctx, waiting, job_id)
     finally:
         # Legs claimed above are ours to run even if the broker refused the dispatch (an
         # outage): the sweep dispatches the others again, these would wait for their lease.
@@ -164,7 +165,7 @@ def _first_batch(ctx: Context, legs: list[NewLeg]) -> list[NewLeg]:
     return [leg for leg in legs if leg.provider is provider][:size]
 
 
-def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None:
+def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]], job_id: str) -> None:
     """Batches of one provider, no larger than its concurrency, so no call waits for a slot
     (a queued call would eat into the lease the batch was claimed with)."""
     by_provider: dict[Provider, list[str]] = {}
@@ -173,4 +174,5 @@ def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None
     for provider, ids in by_provider.items():
         size = max(1, min(BATCH_SIZE, ctx.pools.limit(provider)))
         for start in range(0, len(ids), size):
-            ctx.dispatcher.process_legs(ids[start : start + size])
+            batch = ids[start : start + size]
+            ctx.dispatcher.process_legs(batch, label=TaskLabel.of(job_id, provider, len(batch)))

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from worker.domain.evidence_wait import read_interval
 from worker.domain.states import LegState
+from worker.domain.task_label import TaskLabel
 from worker.services.context import Context
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,11 @@ def sweep(ctx: Context) -> SweepReport:
         waiting = uow.legs.waiting_due(now, SWEEP_BATCH)
         uow.commit()
     for leg in [*overdue, *expired]:
-        ctx.dispatcher.process_leg(leg.id)
+        ctx.dispatcher.process_leg(leg.id, label=TaskLabel.for_leg(leg))
     for leg in unread:
-        ctx.dispatcher.read_evidence(leg.id)
+        ctx.dispatcher.read_evidence(leg.id, label=TaskLabel.for_leg(leg))
     for leg in waiting:
-        ctx.dispatcher.recover_callbacks(leg.id)
+        ctx.dispatcher.recover_callbacks(leg.id, label=TaskLabel.for_leg(leg))
     report = SweepReport(len(overdue), len(expired), len(unread), len(waiting))
     if overdue or expired or unread:
         log.info("sweep: %s", report)
