@@ -28,6 +28,7 @@ from worker.domain.request import (
 )
 from worker.domain.states import JobState, LegState, Provider
 from worker.services.context import Context
+from worker.services.idempotency import note_conflict
 from worker.services.legs import INTENT, Claim, run_claimed
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             job = ledger.get_job(job_id)
             assert job is not None
             state = job.state
+            note_conflict(ledger, job_id, request, raw, now)  # issue 17
             # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
             # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
             waiting = [(leg.id, leg.provider)
