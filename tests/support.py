@@ -51,3 +51,23 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def submit_job(engine: Engine, request: dict[str, Any], now: datetime) -> str:
+    """Store a job as the submit task would, calling nobody (no drivers, nothing dispatched)."""
+    from tests.conftest import FakeDispatcher
+    from worker.services.context import Context, RetryPolicy
+    from worker.services.submit import submit
+
+    ctx = Context(engine, {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60, clock=lambda: now)
+    return submit(ctx, (), {"request": request}).job_id
+
+
+def set_leg(engine: Engine, leg_id: str, **values: Any) -> None:
+    """Put a leg in the state a test needs (a compare-and-set, as every writer does)."""
+    from worker.ledger.uow import UnitOfWork
+
+    with UnitOfWork(engine) as ledger:
+        leg = ledger.get_leg(leg_id)
+        assert leg is not None and ledger.update_leg(leg_id, leg.version, **values)
+        ledger.commit()

@@ -12,11 +12,10 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from tests.conftest import FakeDispatcher
+from tests.support import set_leg, submit_job
 from webhooks import create_app
 from webhooks.context import engine as app_engine
 from worker.ledger.uow import UnitOfWork
-from worker.services.context import Context, RetryPolicy
-from worker.services.submit import submit
 from worker.settings import Settings
 
 TOKEN = "operator-token-0123456789abcdef-0123"
@@ -49,15 +48,11 @@ def _engine(app: Flask) -> Engine:
 
 
 def _submit(app: Flask, body: dict[str, Any]) -> str:
-    ctx = Context(_engine(app), {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60, clock=lambda: NOW)
-    return submit(ctx, (), {"request": body}).job_id
+    return submit_job(_engine(app), body, NOW)
 
 
 def _set_leg(app: Flask, leg_id: str, **values: Any) -> None:
-    with UnitOfWork(_engine(app)) as ledger:
-        leg = ledger.get_leg(leg_id)
-        assert leg is not None and ledger.update_leg(leg_id, leg.version, **values)
-        ledger.commit()
+    set_leg(_engine(app), leg_id, **values)
 
 
 def _job(app: Flask, job_id: str) -> dict[str, Any]:
