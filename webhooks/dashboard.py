@@ -3,10 +3,10 @@
 Server-rendered; it only reads, but for the operator forms of ``operator_forms`` (issue 17:
 retry, resolve, abandon; each checks the session's CSRF token). Closed (503) until
 CANCELFLOW_API_TOKEN is set, like the API. A person signs in once with that token and gets a
-session cookie; a script may send the API's bearer header instead. Settings are never rendered: pages show only what the status API shows,
-plus the ledger's call and callback history. Every read is bounded, so a job of 10,000 legs costs
-a page of legs, counts and capped notes, never 10,000 rows (``dashboard_rows`` builds what the
-templates show).
+session cookie; a script may send the API's bearer header instead. Settings are never rendered:
+pages show only what the status API shows, plus the ledger's call and callback history. Every
+read is bounded, so a job of 10,000 legs costs a page of legs, counts and capped notes, never
+10,000 rows (``dashboard_rows`` builds what the templates show).
 """
 
 from __future__ import annotations
