@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from click.testing import Result
 from sqlalchemy import Engine
 
 from worker.devstack.waiting import wait_until
@@ -71,3 +72,19 @@ def set_leg(engine: Engine, leg_id: str, **values: Any) -> None:
         leg = ledger.get_leg(leg_id)
         assert leg is not None and ledger.update_leg(leg_id, leg.version, **values)
         ledger.commit()
+
+
+def cancelflow(ledger_url: str, *args: str) -> Result:
+    """Run the CLI in this process, its settings read afresh from this environment."""
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+    from worker.settings import load_settings
+
+    # The CLI reads its settings once per process (load_settings is cached): forget them on
+    # both sides, so that neither an earlier test's ledger nor this one leaks.
+    load_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env={"CANCELFLOW_DATABASE_URL": ledger_url})
+    finally:
+        load_settings.cache_clear()
