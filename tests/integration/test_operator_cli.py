@@ -40,3 +40,6 @@ def test_resolve_and_abandon_from_the_cli(engine: Engine, ledger_url: str) -> No
     assert job is not None
     assert [e["type"] for e in job["events"]] == ["leg_resolved", "job_abandoned"]
     assert {e["actor"] for e in job["events"]} == {"cli"}
+    states = {leg["id"]: (leg["state"], leg["reason"]) for leg in job["legs"]}
+    assert states == {failed: ("rejected", "resolved_by_operator"),
+                      unsent: ("rejected", "abandoned")}
