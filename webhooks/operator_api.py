@@ -5,8 +5,9 @@ in a state that allows the action, 400 for a bad body, 404 for an unknown id."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -16,7 +17,6 @@ from webhooks.context import engine
 from worker.domain.states import LegState
 from worker.services.operator import (
     NOTE_MAX,
-    ActionRefused,
     NotFound,
     OperatorError,
     abandon_job,
@@ -54,11 +54,12 @@ def _note(body: dict[str, Any], *, required: bool) -> str | None:
     return note
 
 
-def _refused(exc: OperatorError) -> NoReturn:
-    abort(404 if isinstance(exc, NotFound) else 409, str(exc))
-
-
-def _job(job_id: str, status: int) -> ResponseReturnValue:
+def _acted(action: Callable[[datetime], str], status: int) -> ResponseReturnValue:
+    """Run the action (it answers its job's id); the job, or 404/409 with the reason."""
+    try:
+        job_id = action(datetime.now(UTC))
+    except OperatorError as exc:
+        abort(404 if isinstance(exc, NotFound) else 409, str(exc))
     found = get_job(engine(), job_id)
     assert found is not None
     return jsonify(found), status
@@ -69,12 +70,8 @@ def _job(job_id: str, status: int) -> ResponseReturnValue:
 def retry(leg_id: str) -> ResponseReturnValue:
     note = _note(_body({"note"}, optional=True), required=False)
     dispatcher = current_app.extensions["cancelflow"]["dispatcher"]
-    try:
-        job_id = retry_leg(engine(), dispatcher, leg_id, note=note, actor=ACTOR,
-                           now=datetime.now(UTC))
-    except (NotFound, ActionRefused) as exc:
-        _refused(exc)
-    return _job(job_id, 202)
+    return _acted(lambda now: retry_leg(engine(), dispatcher, leg_id, note=note, actor=ACTOR,
+                                        now=now), 202)
 
 
 @blueprint.post("/legs/<leg_id>/resolve")
@@ -86,12 +83,8 @@ def resolve(leg_id: str) -> ResponseReturnValue:
         abort(400, 'outcome must be "cancelled" or "rejected"')
     note = _note(body, required=True)
     assert note is not None
-    try:
-        job_id = resolve_leg(engine(), leg_id, LegState(outcome), note=note, actor=ACTOR,
-                             now=datetime.now(UTC))
-    except (NotFound, ActionRefused) as exc:
-        _refused(exc)
-    return _job(job_id, 200)
+    return _acted(lambda now: resolve_leg(engine(), leg_id, LegState(outcome), note=note,
+                                          actor=ACTOR, now=now), 200)
 
 
 @blueprint.post("/jobs/<job_id>/abandon")
@@ -99,8 +92,8 @@ def resolve(leg_id: str) -> ResponseReturnValue:
 def abandon(job_id: str) -> ResponseReturnValue:
     note = _note(_body({"note"}), required=True)
     assert note is not None
-    try:
-        abandon_job(engine(), job_id, note=note, actor=ACTOR, now=datetime.now(UTC))
-    except (NotFound, ActionRefused) as exc:
-        _refused(exc)
-    return _job(job_id, 200)
+    def act(now: datetime) -> str:
+        abandon_job(engine(), job_id, note=note, actor=ACTOR, now=now)
+        return job_id
+
+    return _acted(act, 200)

@@ -21,14 +21,7 @@ from webhooks.dashboard import blueprint, require_operator
 from worker.domain.states import LegState, Reason
 from worker.ledger.events import JobEvents
 from worker.ledger.reads import read_views
-from worker.services.operator import (
-    NOTE_MAX,
-    NotFound,
-    OperatorError,
-    abandon_job,
-    resolve_leg,
-    retry_leg,
-)
+from worker.services import operator as actions
 from worker.services.views import JOB_EVENTS, event_json
 
 __all__ = ["blueprint", "can_resolve", "can_retry", "csrf_token", "events_of"]
@@ -62,8 +55,8 @@ def _note(*, required: bool) -> str | None:
         if required:
             abort(400, "Say why in the note: it is kept with the job.")
         return None
-    if len(note) > NOTE_MAX or "\x00" in note:
-        abort(400, f"The note must be at most {NOTE_MAX} characters.")
+    if len(note) > actions.NOTE_MAX or "\x00" in note:
+        abort(400, f"The note must be at most {actions.NOTE_MAX} characters.")
     return note
 
 
@@ -71,8 +64,8 @@ def _done(job_id: str) -> ResponseReturnValue:
     return redirect(url_for("dashboard.job", job_id=job_id, _anchor="events"), 303)
 
 
-def _refused(exc: OperatorError) -> NoReturn:
-    abort(404 if isinstance(exc, NotFound) else 409, str(exc))
+def _refused(exc: actions.OperatorError) -> NoReturn:
+    abort(404 if isinstance(exc, actions.NotFound) else 409, str(exc))
 
 
 def can_retry(leg: dict[str, Any]) -> bool:
@@ -101,9 +94,10 @@ def _operator_helpers() -> dict[str, Any]:
 def retry_form(job_id: str, leg_id: str) -> ResponseReturnValue:
     _check_csrf()
     try:
-        owner = retry_leg(engine(), current_app.extensions["cancelflow"]["dispatcher"], leg_id,
-                          note=_note(required=False), actor=ACTOR, now=datetime.now(UTC))
-    except OperatorError as exc:
+        owner = actions.retry_leg(
+            engine(), current_app.extensions["cancelflow"]["dispatcher"], leg_id,
+            note=_note(required=False), actor=ACTOR, now=datetime.now(UTC))
+    except actions.OperatorError as exc:
         _refused(exc)
     return _done(owner)
 
@@ -118,9 +112,9 @@ def resolve_form(job_id: str, leg_id: str) -> ResponseReturnValue:
     note = _note(required=True)
     assert note is not None
     try:
-        owner = resolve_leg(engine(), leg_id, LegState(outcome), note=note, actor=ACTOR,
-                            now=datetime.now(UTC))
-    except OperatorError as exc:
+        owner = actions.resolve_leg(engine(), leg_id, LegState(outcome), note=note,
+                                    actor=ACTOR, now=datetime.now(UTC))
+    except actions.OperatorError as exc:
         _refused(exc)
     return _done(owner)
 
@@ -132,7 +126,7 @@ def abandon_form(job_id: str) -> ResponseReturnValue:
     note = _note(required=True)
     assert note is not None
     try:
-        abandon_job(engine(), job_id, note=note, actor=ACTOR, now=datetime.now(UTC))
-    except OperatorError as exc:
+        actions.abandon_job(engine(), job_id, note=note, actor=ACTOR, now=datetime.now(UTC))
+    except actions.OperatorError as exc:
         _refused(exc)
     return _done(job_id)
