@@ -15,11 +15,13 @@ from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger.records import (
     AttemptRecord,
     CallMade,
+    JobEvent,
     JobRecord,
     LegClaim,
     LegFinish,
     LegRecord,
     NewCallbackPage,
+    NewEvent,
     NewJob,
     NewLeg,
     PageTotals,
@@ -43,13 +45,14 @@ class FakeLedger:
     legs: dict[str, LegRecord] = field(default_factory=dict)
     attempts: dict[int, AttemptRecord] = field(default_factory=dict)
     pages: list[tuple[NewCallbackPage, int]] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
     next_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock)
     commits: int = 0
 
     def copy(self) -> FakeLedger:
         return FakeLedger(dict(self.jobs), dict(self.legs), dict(self.attempts), list(self.pages),
-                          self.next_id, self.lock, self.commits)
+                          list(self.events), self.next_id, self.lock, self.commits)
 
 
 class _Repository:
@@ -127,6 +130,16 @@ class FakeLegRepository(_Repository):
     def evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
         return [(leg.id, leg.state, leg.reconciliation) for leg in self.of_job(job_id)]
 
+    def reject_unsent(self, job_id: str, reason: Reason, detail: str | None,
+                      now: datetime) -> int:
+        unsent = [leg for leg in self.data.legs.values() if leg.job_id == job_id
+                  and leg.state is LegState.PENDING and leg.attempts == 0]
+        for leg in unsent:
+            self.data.legs[leg.id] = _leg_with(
+                leg, {"state": LegState.REJECTED, "reason": reason, "detail": detail,
+                      "next_attempt_at": None, "updated_at": now})
+        return len(unsent)
+
     def update(self, leg_id: str, expected_version: int, **values: Any) -> bool:
         leg = self.data.legs.get(leg_id)
         if leg is None or leg.version != expected_version:
@@ -195,6 +208,16 @@ class FakeLegRepository(_Repository):
                            and leg.state in _WAITING
                            and (leg.provider_reference == bulk_payment_id
                                 or (leg.match_key == code and leg.provider_reference is None)))
+
+
+class FakeEventRepository(_Repository):
+    def add(self, event: NewEvent) -> None:
+        self.data.events.append(event)
+
+    def of_job(self, job_id: str, limit: int) -> list[JobEvent]:
+        mine = [(n, e) for n, e in enumerate(self.data.events, 1) if e.job_id == job_id]
+        return [JobEvent(n, e.job_id, e.leg_id, e.type, e.actor, e.note, e.details, e.at)
+                for n, e in mine[-limit:]]
 
 
 class FakeAttemptRepository(_Repository):

@@ -16,6 +16,7 @@ from typing import Self
 from tests.fake_repositories import (
     FakeAttemptRepository,
     FakeCallbackPageRepository,
+    FakeEventRepository,
     FakeJobRepository,
     FakeLedger,
     FakeLegRepository,
@@ -55,6 +56,7 @@ class FakeUnitOfWork:
         self.legs = FakeLegRepository(self._work)
         self.attempts = FakeAttemptRepository(self._work)
         self.callback_pages = FakeCallbackPageRepository(self._work)
+        self.events = FakeEventRepository(self._work)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -66,6 +68,7 @@ class FakeUnitOfWork:
         work = self._work
         self.ledger.jobs, self.ledger.legs = dict(work.jobs), dict(work.legs)
         self.ledger.attempts, self.ledger.pages = dict(work.attempts), list(work.pages)
+        self.ledger.events = list(work.events)
         self.ledger.next_id = work.next_id
         self.ledger.commits += 1
         self.committed = True

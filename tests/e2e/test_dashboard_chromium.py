@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -138,3 +139,34 @@ def test_a_person_signs_in_reads_the_jobs_and_opens_one(
     for shot in (list_shot, job_shot):
         assert shot.stat().st_size > 10_000, f"{shot} looks empty"
     print(f"screenshots: {list_shot} {job_shot}")
+
+
+def test_a_person_resolves_a_leg_by_the_form_and_sees_the_event(
+        browser: WebDriver, receiver: tuple[Stack, dict[str, str]]) -> None:
+    """issue 17: the resolve form on a job page ends the leg and lists the event; the same POST
+    without the form's CSRF token is refused."""
+    stack, ids = receiver
+    wait = _wait(browser)
+    browser.get(stack.receiver_url + f"/jobs/{ids['order-4713-cancel']}")
+    wait.until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(
+        stack.env["CANCELFLOW_API_TOKEN"])
+    browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    actions = wait.until(ec.visibility_of_element_located((By.ID, "actions")))
+    form = actions.find_element(By.CSS_SELECTOR, "form[action$='/resolve']")
+    action = str(form.get_attribute("action"))
+
+    # Without the form's token, the signed-in session's POST changes nothing.
+    cookie = browser.get_cookie("cancelflow_session")
+    assert cookie is not None
+    forged = httpx.post(action, data={"outcome": "cancelled", "note": "forged"},
+                        cookies={"cancelflow_session": cookie["value"]}, timeout=10)
+    assert forged.status_code == 403
+
+    form.find_element(By.CSS_SELECTOR, "select[name=outcome] option[value=cancelled]").click()
+    form.find_element(By.NAME, "note").send_keys("cancelled in the portal, ticket 7")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    events = wait.until(ec.visibility_of_element_located((By.ID, "event-list")))
+    assert "leg_resolved" in events.text and "cancelled in the portal, ticket 7" in events.text
+    assert "forged" not in browser.page_source
+    assert "resolved_by_operator" in browser.find_element(By.ID, "legs").text
+    _assert_no_secrets(browser, stack)

@@ -161,6 +161,23 @@ callback_pages = Table(
     Index("ix_callback_pages_code", "merchant_unique_code"),
 )
 
+# issue 17: what happened to a job besides its legs' own rounds, newest last (the job's
+# ``events``): operator actions (retry, resolve, abandon) with their note, and idempotency
+# conflicts. Written once, never updated. Migration 0006.
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(UUID_LEN), ForeignKey("jobs.id"), nullable=False),
+    Column("leg_id", String(UUID_LEN), nullable=True),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("details", NULLABLE_JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_job_events_job", "job_id", "id"),
+)
+
 # Provider call latency buckets of the metrics histogram, in milliseconds (cumulative: a call
 # counts in every bucket whose bound is at or above its latency). Fixed by migration 0003.
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)

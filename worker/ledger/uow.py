@@ -10,12 +10,14 @@ from sqlalchemy import Connection, Engine
 from worker.ledger.attempts import SqlAttemptRepository
 from worker.ledger.callback_pages import SqlCallbackPageRepository
 from worker.ledger.engine import DURABLE, READ_ONLY, writer_lock
+from worker.ledger.events import SqlEventRepository
 from worker.ledger.jobs import SqlJobRepository
 from worker.ledger.legs import SqlLegRepository
 from worker.ledger.queries import Ledger
 from worker.services.unit_of_work import (
     AttemptRepository,
     CallbackPageRepository,
+    EventRepository,
     JobRepository,
     LegRepository,
 )
@@ -86,6 +88,7 @@ class SqlUnitOfWork(_Transaction):
     legs: LegRepository
     attempts: AttemptRepository
     callback_pages: CallbackPageRepository
+    events: EventRepository
 
     def __enter__(self) -> Self:
         conn = self._begin()
@@ -93,6 +96,7 @@ class SqlUnitOfWork(_Transaction):
         self.legs = SqlLegRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
         self.callback_pages = SqlCallbackPageRepository(conn)
+        self.events = SqlEventRepository(conn)
         return self
 
 

@@ -31,6 +31,7 @@ from worker.domain.states import JobState, LegState, Provider
 from worker.domain.task_label import TaskLabel
 from worker.ledger.records import Lease, NewJob, NewLeg
 from worker.services.context import Context
+from worker.services.idempotency import note_conflict
 from worker.services.legs import INTENT, Claim, run_claimed
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             existing = uow.jobs.get(job_id)
             assert existing is not None
             state = existing.state
+            note_conflict(uow, job_id, request, raw, now)
             # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
             # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
             waiting = [(leg.id, leg.provider)

@@ -14,15 +14,17 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from worker.domain.states import JobState, LegState
+from worker.domain.states import JobState, LegState, Reason
 from worker.ledger.records import (
     AttemptRecord,
     CallMade,
+    JobEvent,
     JobRecord,
     LegClaim,
     LegFinish,
     LegRecord,
     NewCallbackPage,
+    NewEvent,
     NewJob,
     NewLeg,
     PageTotals,
@@ -102,6 +104,11 @@ class LegRepository(Protocol):
         """Legs waiting on callbacks past their deadline (oldest first)."""
         ...
 
+    def reject_unsent(self, job_id: str, reason: Reason, detail: str | None,
+                      now: datetime) -> int:
+        """End the job's never-sent legs (pending, no attempt) ``rejected``; how many."""
+        ...
+
     def waiting_for(self, bulk_payment_id: str, code: str) -> list[LegRecord]:
         """Waiting Paywall legs a page may belong to: by operation id, else by code."""
         ...
@@ -150,11 +157,22 @@ class CallbackPageRepository(Protocol):
     def count(self) -> int: ...
 
 
+class EventRepository(Protocol):
+    def add(self, event: NewEvent) -> None:
+        """Append an event to its job."""
+        ...
+
+    def of_job(self, job_id: str, limit: int) -> list[JobEvent]:
+        """The job's newest ``limit`` events, oldest first."""
+        ...
+
+
 class AbstractUnitOfWork(Protocol):
     jobs: JobRepository
     legs: LegRepository
     attempts: AttemptRepository
     callback_pages: CallbackPageRepository
+    events: EventRepository
 
     def __enter__(self) -> Self: ...
 

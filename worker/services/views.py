@@ -17,13 +17,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.domain.states import JobState, LegState
+from worker.ledger.events import SqlEventRepository
 from worker.ledger.queries import decode_cursor, encode_cursor
 from worker.ledger.reads import LegTotals, read_views
-from worker.ledger.records import JobRecord, LegRecord
+from worker.ledger.records import JobEvent, JobRecord, LegRecord
 
 JOB_LEGS = 1000  # legs listed with a job; the contract's figure
 LISTED_LEGS = 100  # legs listed with each job of a list; the contract's figure
 LEGS_PAGE_MAX = 1000  # the most legs one page of /jobs/{id}/legs answers
+JOB_EVENTS = 500  # the newest events listed with a job
 
 
 def _iso(value: Any) -> str | None:
@@ -52,8 +54,14 @@ def leg_counts_json(totals: LegTotals) -> dict[str, int]:
     return {state.value: totals.by_state.get(state, 0) for state in LegState}
 
 
+def event_json(event: JobEvent) -> dict[str, Any]:
+    return {"type": event.type, "at": _iso(event.created_at), "note": event.note,
+            "leg": event.leg_id, "actor": event.actor, "details": event.details or {}}
+
+
 def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
-             legs_next_cursor: str | None) -> dict[str, Any]:
+             legs_next_cursor: str | None,
+             events: list[JobEvent] | None = None) -> dict[str, Any]:
     recon = job.reconciliation or {"state": "pending", "differences": []}
     if job.state is JobState.INVALID:
         recon = {"state": "not_applicable", "differences": []}
@@ -68,6 +76,8 @@ def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
         "legs": [leg_json(leg) for leg in legs],
         "legs_next_cursor": legs_next_cursor,
         "reconciliation": recon,
+        # issue 17: a single job carries its (newest JOB_EVENTS) events; lists leave them out.
+        **({"events": [event_json(e) for e in events]} if events is not None else {}),
     }
 
 
@@ -98,9 +108,10 @@ def get_job(engine: Engine, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, A
             return None
         found = views.legs_from(job_id, 0, legs + 1)
         totals = views.leg_totals([job_id])[job_id]
+        events = SqlEventRepository(views.conn).of_job(job_id, JOB_EVENTS)
     shown, more = found[:legs], len(found) > legs
     cursor = encode_leg_cursor(job_id, shown[-1].position + 1) if more and shown else None
-    return job_json(job, shown, totals, cursor)
+    return job_json(job, shown, totals, cursor, events)
 
 
 @dataclass(frozen=True, slots=True)

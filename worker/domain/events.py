@@ -1,0 +1,12 @@
+"""What a job's ``events`` record: operator actions and idempotency conflicts (past tense)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    LEG_RETRIED = "leg_retried"
+    LEG_RESOLVED = "leg_resolved"
+    JOB_ABANDONED = "job_abandoned"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
