@@ -11,11 +11,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher
 from tests.support import set_leg, submit_job
 from webhooks import create_app
 from webhooks.context import engine as app_engine
-from worker.ledger.uow import UnitOfWork
+from worker.ledger.uow import SqlUnitOfWorkFactory
+from worker.services.jobs import refresh_job
 from worker.settings import Settings
 
 TOKEN = "operator-token-0123456789abcdef-0123"
@@ -81,8 +82,8 @@ def test_retry_of_a_failed_leg_reads_first_and_reopens_the_job(
     assert job["id"] == job_id and job["state"] == "in_progress"
     leg = next(leg for leg in job["legs"] if leg["id"] == leg_id)
     assert (leg["state"], leg["reason"]) == ("retrying", None)
-    with UnitOfWork(_engine(app), read_only=True) as ledger:
-        stored = ledger.get_leg(leg_id)
+    with SqlUnitOfWorkFactory(_engine(app))(read_only=True) as uow:
+        stored = uow.legs.get(leg_id)
     assert stored is not None and stored.needs_resolve
     assert dispatcher.legs == [(leg_id, 0)]
     [event] = job["events"]
@@ -98,8 +99,8 @@ def test_retry_of_an_unconfigured_leg_needs_no_read(app: Flask) -> None:
     _set_leg(app, leg["id"], state="rejected", reason="provider_not_configured")
     answer = app.test_client().post(f"/api/v1/legs/{leg['id']}/retry", headers=AUTH)
     assert answer.status_code == 202
-    with UnitOfWork(_engine(app), read_only=True) as ledger:
-        stored = ledger.get_leg(leg["id"])
+    with SqlUnitOfWorkFactory(_engine(app))(read_only=True) as uow:
+        stored = uow.legs.get(leg["id"])
     assert stored is not None and not stored.needs_resolve
     assert answer.get_json()["events"][0]["details"]["read_first"] is False
 
@@ -228,10 +229,9 @@ def test_abandon_of_a_finished_job_is_refused(app: Flask) -> None:
     """A job in a final state has nothing to abandon: 409."""
     job_id, _, second = _failed_job(app)
     _set_leg(app, second, state="rejected", reason="not_found")
-    with UnitOfWork(_engine(app)) as ledger:
-        from worker.services.jobs import refresh_job
-        refresh_job(ledger, job_id, NOW)
-        ledger.commit()
+    with SqlUnitOfWorkFactory(_engine(app))() as uow:
+        refresh_job(uow, job_id, NOW)
+        uow.commit()
     answer = app.test_client().post(f"/api/v1/jobs/{job_id}/abandon", headers=AUTH,
                                     json={"note": "late"})
     assert answer.status_code == 409 and "failed" in answer.get_json()["detail"]

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import FakeDispatcher
+from tests.fakes import FakeDispatcher
 from tests.support import set_leg, submit_job
 from webhooks import create_app
 from webhooks.context import engine as app_engine

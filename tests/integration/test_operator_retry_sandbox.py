@@ -9,9 +9,9 @@ import httpx
 import pytest
 from celery import Celery
 from sqlalchemy import Engine
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
 
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
 from tests.support import wait_for_job
 from worker.producer import publish
 
