@@ -76,6 +76,7 @@ class FakeDispatcher:
     evidence: list[str] = field(default_factory=list)
     settles: list[str] = field(default_factory=list)
     recoveries: list[str] = field(default_factory=list)
+    outcomes: list[tuple[str, float]] = field(default_factory=list)
 
     def process_leg(self, leg_id: str, countdown: float = 0) -> None:
         self.legs.append((leg_id, countdown))
@@ -91,6 +92,9 @@ class FakeDispatcher:
 
     def recover_callbacks(self, leg_id: str) -> None:
         self.recoveries.append(leg_id)
+
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
+        self.outcomes.append((delivery_id, countdown))
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Job": schemas.JOB,
+                "Notification": schemas.NOTIFICATION,
                 "Leg": schemas.LEG,
                 "LegReconciliation": schemas.LEG_RECONCILIATION,
                 "LegPage": {

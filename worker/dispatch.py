@@ -13,6 +13,7 @@ SETTLE_CALLBACKS = "cancelflow.settle_callbacks"
 PAGE_ARRIVED = "cancelflow.page_arrived"
 RECOVER_CALLBACKS = "cancelflow.recover_callbacks"
 FILE_INVALID = "cancelflow.file_invalid"
+DELIVER_OUTCOME = "cancelflow.deliver_outcome"  # outcomes (issue 17)
 
 
 class CeleryDispatcher:
@@ -39,6 +40,11 @@ class CeleryDispatcher:
 
     def recover_callbacks(self, leg_id: str) -> None:
         self._app.send_task(RECOVER_CALLBACKS, args=[leg_id], queue=INTERNAL_QUEUE)
+
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
+        """Outcomes (issue 17): one attempt at an owed webhook or reply message."""
+        self._app.send_task(DELIVER_OUTCOME, args=[delivery_id], queue=INTERNAL_QUEUE,
+                            countdown=countdown or None)
 
     def page_arrived(self, bulk_payment_id: str, code: str) -> None:
         """Sent by the receiver after a page is committed; the worker settles its legs."""

@@ -29,6 +29,7 @@ from worker.providers.paywall_callbacks import CallbackPage
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
 from worker.services.legs import leg_reconciliation
+from worker.services.outcomes import dispatch_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def _complete_operation(ledger: Ledger, leg: LegRecord, scope: str) -> tuple[str
 def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
     """End a waiting Paywall leg if its pages are complete; None when it still waits."""
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as ledger:
         leg = ledger.get_leg(leg_id)
         if leg is None or leg.state not in WAITING:
@@ -150,8 +152,9 @@ def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
             updated_at=now,
         ):
             return None
-        refresh_job(ledger, leg.job_id, now)
+        refresh_job(ledger, leg.job_id, now, owed)
         ledger.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     log.info("leg %s: %s from %s callback page(s)", leg_id, final_state.value, bulk_id)
     return final_state
 

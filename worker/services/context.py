@@ -44,6 +44,8 @@ class Context:
     # drive each step by hand leave it off).
     inline_first_round: bool = False
     pools: ProviderPools = field(default_factory=ProviderPools)
+    # Outcomes (issue 17): whether CANCELFLOW_NOTIFY_SECRET is set (else notify_url is invalid).
+    notify_configured: bool = False
 
     def uow(self, *, read_only: bool = False, durable: bool = False) -> UnitOfWork:
         return UnitOfWork(self.engine, read_only=read_only, durable=durable)

@@ -28,6 +28,7 @@ from worker.ledger.records import LegRecord
 from worker.services.context import Context
 from worker.services.evidence import after_read
 from worker.services.jobs import refresh_job
+from worker.services.outcomes import dispatch_outcomes
 from worker.services.rounds import (
     CallLog,
     Claim,
@@ -181,6 +182,7 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
             row[f"b_{column}"] = values.get(
                 column, current.value if isinstance(current, Enum) else current)
         rows.append(row)
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as ledger:
         applied = ledger.finish_many(rows)
         for result in (r for r in results if r.claim.leg.id in applied):
@@ -190,8 +192,9 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         # A leg whose change did not apply still made its calls: count them on it.
         ledger.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
         for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
-            refresh_job(ledger, job_id, now)
+            refresh_job(ledger, job_id, now, owed)
         ledger.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     steps = []
     for result in results:
         if result.claim.leg.id in applied:
@@ -252,6 +255,7 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     calls = CallLog(ctx.clock)
     evidence = try_read_evidence(driver, leg, calls)
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as ledger:
         for operation, started, record, finished in calls.calls:
             ledger.add_attempt(
@@ -277,6 +281,7 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
             values["detail"] = "; ".join(d for d in (current.detail, decided.note) if d)
         applied = ledger.update_leg(leg_id, current.version, updated_at=now, **values)
         if applied and ended:
-            refresh_job(ledger, leg.job_id, now)
+            refresh_job(ledger, leg.job_id, now, owed)
         ledger.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     return applied and ended

@@ -24,6 +24,7 @@ from worker.services.drivers.paywall import PaywallDriver
 from worker.services.jobs import refresh_job
 from worker.services.legs import leg_reconciliation
 from worker.services.outcome_log import leg_ended
+from worker.services.outcomes import dispatch_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
         return "query_incomplete"
     evidence = evidence_from(scope, total, leg.expected_count, Source.PAYWALL_QUERY)
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as ledger:
         current = ledger.get_leg(leg_id)
         if current is None or current.state not in WAITING or not ledger.update_leg(
@@ -110,13 +112,15 @@ def _from_query(ctx: Context, leg_id: str, driver: PaywallDriver, code: str,
             updated_at=now,
         ):
             return "settled"
-        refresh_job(ledger, current.job_id, now)
+        refresh_job(ledger, current.job_id, now, owed)
         ledger.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     return "recovered_from_query"
 
 
 def _give_up(ctx: Context, leg_id: str) -> str:
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as ledger:
         leg = ledger.get_leg(leg_id)
         if leg is None or leg.state not in WAITING:
@@ -131,7 +135,8 @@ def _give_up(ctx: Context, leg_id: str) -> str:
             updated_at=now,
         ):
             leg_ended(leg, LegState.FAILED, Reason.CALLBACK_TIMEOUT.value, detail)
-            refresh_job(ledger, leg.job_id, now)
+            refresh_job(ledger, leg.job_id, now, owed)
             ledger.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     return "failed"
 

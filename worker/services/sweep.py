@@ -15,6 +15,7 @@ from datetime import timedelta
 from worker.domain.states import LegState
 from worker.services.context import Context
 from worker.services.evidence import read_interval
+from worker.services.outcomes import redispatch_overdue_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def sweep(ctx: Context) -> SweepReport:
         ctx.dispatcher.read_evidence(leg.id)
     for leg in waiting:
         ctx.dispatcher.recover_callbacks(leg.id)
+    redispatch_overdue_outcomes(ctx)  # outcomes (issue 17): owed deliveries whose message was lost
     report = SweepReport(len(overdue), len(expired), len(unread), len(waiting))
     if overdue or expired or unread:
         log.info("sweep: %s", report)
