@@ -41,7 +41,9 @@ class OutcomeSender:
         headers = {"content-type": "application/json",
                    **webhook_headers(self._secret, msg_id, when, body)}
         try:
-            return self._client.post(url, content=body, headers=headers).status_code
+            # Only the status counts: the answer's body is never read (it could be anything).
+            with self._client.stream("POST", url, content=body, headers=headers) as answer:
+                return answer.status_code
         except httpx.HTTPError as exc:
             raise DeliveryError(type(exc).__name__) from exc
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import FakeDispatcher
@@ -25,6 +26,7 @@ from worker.services.submit import submit
 from worker.services.sweep import sweep
 from worker.services.views import get_job
 
+NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
 HOOK = "https://producer.test/hooks/cancelflow"
 REPLY = {"task": "orders.cancellation_finished", "queue": "orders"}
 
@@ -72,6 +74,16 @@ def make_ctx(engine: Engine, dispatcher: FakeDispatcher, clock: Clock,
                    clock=clock, rng=lambda: 1.0, notify_configured=notify_configured)
 
 
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOON)
+
+
+@pytest.fixture
+def ctx(engine: Engine, dispatcher: FakeDispatcher, clock: Clock) -> Context:
+    return make_ctx(engine, dispatcher, clock)
+
+
 def finished_job(ctx: Context, dispatcher: FakeDispatcher, **outcomes: Any) -> str:
     """A job with the given outcome fields, run to its final state (failed)."""
     request = {"idempotency_key": f"k-{len(dispatcher.legs)}-{sorted(outcomes)}",
@@ -91,8 +103,7 @@ def notifications(engine: Engine, job_id: str) -> list[dict[str, Any]]:
 def test_notify_url_without_a_secret_makes_the_job_invalid(engine: Engine,
                                                            dispatcher: FakeDispatcher) -> None:
     """Given no NOTIFY_SECRET, a request with notify_url is kept invalid, with the reason."""
-    ctx = make_ctx(engine, dispatcher, Clock(datetime(2026, 11, 21, tzinfo=UTC)),
-                   notify_configured=False)
+    ctx = make_ctx(engine, dispatcher, Clock(NOON), notify_configured=False)
     request = {"idempotency_key": "no-secret", "notify_url": HOOK,
                "legs": [{"provider": "bambora", "merchant": "T1", "payment_reference": "r"}]}
     result = submit(ctx, (), {"request": request})
@@ -104,12 +115,10 @@ def test_notify_url_without_a_secret_makes_the_job_invalid(engine: Engine,
 
 
 def test_a_final_job_owes_each_outcome_once_and_dispatches_it(
-    engine: Engine, dispatcher: FakeDispatcher
+    engine: Engine, dispatcher: FakeDispatcher, clock: Clock, ctx: Context
 ) -> None:
     """When the job ends, a webhook and a reply are owed in its transaction and dispatched;
     recomputing the job again owes nothing more."""
-    clock = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC))
-    ctx = make_ctx(engine, dispatcher, clock)
     job_id = finished_job(ctx, dispatcher, notify_url=HOOK, reply_to=REPLY)
     assert len(dispatcher.outcomes) == 2
     listed = notifications(engine, job_id)
@@ -123,11 +132,9 @@ def test_a_final_job_owes_each_outcome_once_and_dispatches_it(
 
 
 def test_a_webhook_answered_500_then_200_is_delivered_on_the_second_attempt(
-    engine: Engine, dispatcher: FakeDispatcher
+    engine: Engine, dispatcher: FakeDispatcher, clock: Clock, ctx: Context
 ) -> None:
     """A 500 schedules the next attempt after the backoff; the 200 that follows delivers it."""
-    clock = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC))
-    ctx = make_ctx(engine, dispatcher, clock)
     job_id = finished_job(ctx, dispatcher, notify_url=HOOK)
     delivery_id = dispatcher.outcomes[0][0]
     channels = FakeChannels([500, 200])
@@ -146,11 +153,9 @@ def test_a_webhook_answered_500_then_200_is_delivered_on_the_second_attempt(
 
 
 def test_a_webhook_never_answered_ends_failed_after_24_hours(
-    engine: Engine, dispatcher: FakeDispatcher
+    engine: Engine, dispatcher: FakeDispatcher, clock: Clock, ctx: Context
 ) -> None:
     """Connection errors are retried until 24 h after the job ended; then the delivery fails."""
-    clock = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC))
-    ctx = make_ctx(engine, dispatcher, clock)
     job_id = finished_job(ctx, dispatcher, notify_url=HOOK)
     delivery_id = dispatcher.outcomes[0][0]
     channels = FakeChannels(["ConnectError"] * 1000)
@@ -165,12 +170,10 @@ def test_a_webhook_never_answered_ends_failed_after_24_hours(
 
 
 def test_a_reply_whose_dispatch_was_lost_is_published_by_the_sweep(
-    engine: Engine, dispatcher: FakeDispatcher
+    engine: Engine, dispatcher: FakeDispatcher, clock: Clock, ctx: Context
 ) -> None:
     """Given a final job whose reply message was never sent (the worker died after the commit),
     the sweep dispatches it again and it is published with kwargs={"job": JOB}."""
-    clock = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC))
-    ctx = make_ctx(engine, dispatcher, clock)
     job_id = finished_job(ctx, dispatcher, reply_to=REPLY)
     delivery_id = dispatcher.outcomes[0][0]
     dispatcher.outcomes.clear()  # the message is lost
@@ -189,11 +192,8 @@ def test_a_reply_whose_dispatch_was_lost_is_published_by_the_sweep(
     assert notifications(engine, job_id)[0]["status"] == "delivered"
 
 
-def test_two_copies_of_one_delivery_send_once(engine: Engine,
-                                              dispatcher: FakeDispatcher) -> None:
+def test_two_copies_of_one_delivery_send_once(dispatcher: FakeDispatcher, ctx: Context) -> None:
     """A delivery dispatched twice (the sweep's copy and the original) is sent once."""
-    clock = Clock(datetime(2026, 11, 21, 12, tzinfo=UTC))
-    ctx = make_ctx(engine, dispatcher, clock)
     finished_job(ctx, dispatcher, reply_to=REPLY)
     delivery_id = dispatcher.outcomes[0][0]
     channels = FakeChannels()

@@ -9,15 +9,14 @@ and the send leaves the row pending for the sweep. Sending is claimed with a com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, insert, select, update
+from sqlalchemy import Connection, Row, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from worker.ledger.tables import outcome_deliveries as deliveries
 
@@ -67,12 +66,9 @@ def _record(row: Row[Any]) -> OutcomeDelivery:
     )
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Executable | None:
-    if dialect == "sqlite":
-        return sqlite.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id)
-    if dialect == "postgresql":
-        return postgresql.insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id)
-    return None
+# INSERT ... ON CONFLICT DO NOTHING RETURNING the id, on the two ledgers cancelflow supports.
+_INSERT_ONCE: dict[str, Callable[[Table], Any]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 class OutcomeDeliveries:
@@ -90,17 +86,15 @@ class OutcomeDeliveries:
             "status": DeliveryStatus.PENDING.value, "attempts": 0, "next_attempt_at": now,
             "created_at": now, "updated_at": now,
         }
-        once = _insert_ignoring_duplicates(self.conn.dialect.name)
-        if once is not None:
-            return str(row["id"]) if self.conn.execute(once, row).first() is not None else None
-        nested = self.conn.begin_nested()
-        try:
+        dialect_insert = _INSERT_ONCE.get(self.conn.dialect.name)
+        if dialect_insert is None:
+            # Elsewhere the caller holds the job's row lock (refresh_job): look, then insert.
+            if self.get(str(row["id"])) is not None:
+                return None
             self.conn.execute(insert(deliveries), row)
-        except IntegrityError:
-            nested.rollback()
-            return None
-        nested.commit()
-        return str(row["id"])
+            return str(row["id"])
+        once = dialect_insert(deliveries).on_conflict_do_nothing().returning(deliveries.c.id)
+        return str(row["id"]) if self.conn.execute(once, row).first() is not None else None
 
     def get(self, delivery_id: str) -> OutcomeDelivery | None:
         row = self.conn.execute(
