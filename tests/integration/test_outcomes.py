@@ -11,6 +11,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from tests.support import wait_for_job
 from worker.devstack.sandbox_control import SandboxControl
 from worker.devstack.stack import Stack
 from worker.devstack.waiting import wait_until
+from worker.ledger import UnitOfWork
+from worker.ledger.outcomes import OutcomeDeliveries, OutcomeKind
 from worker.producer import publish
 from worker.services.views import get_job
 
@@ -154,3 +157,25 @@ def test_a_reply_message_reaches_the_producers_celery_worker(
     assert job is not None
     assert [(n["kind"], n["status"], n["reply_to"]) for n in job["notifications"]] == [
         ("reply", "delivered", {"task": task, "queue": queue})]
+
+
+def test_a_reply_owed_but_never_dispatched_is_published_by_the_sweep(
+    producer: Celery, ledger: Engine, sandbox: SandboxControl,
+    reply_consumer: tuple[str, str, Path],
+) -> None:
+    """Given a final job whose reply was owed an hour ago but never dispatched (its worker was
+    killed after the commit), beat's sweep dispatches it and the producer's worker gets it."""
+    task, queue, out = reply_consumer
+    batch = sandbox.seed_batch(count=1, amount_each="5.00", statusCode="CLOSED")["id"]
+    job_id = publish(producer, {"idempotency_key": f"it-{uuid.uuid4()}",
+                                "legs": [{"provider": "sixdot50", "batch_id": batch}]})
+    assert job_id is not None and wait_for_job(ledger, job_id)["state"] == "failed"
+    with UnitOfWork(ledger) as unit:
+        OutcomeDeliveries(unit.conn).owe(job_id, OutcomeKind.REPLY, "failed",
+                                         {"task": task, "queue": queue},
+                                         datetime.now(UTC) - timedelta(hours=1))
+        unit.commit()
+    lines = wait_until(lambda: out.exists() and out.read_text().splitlines(), timeout=60,
+                       what="the swept reply message to be consumed")
+    [received] = [json.loads(line) for line in lines]
+    assert received["job"]["id"] == job_id and received["job"]["state"] == "failed"
