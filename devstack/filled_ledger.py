@@ -72,6 +72,9 @@ class CollectingDispatcher:
     def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         pass
 
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
+        pass
+
 
 def fill_job(engine: Engine, key: str, legs: int, *, run: int | None = None,
              clock: Callable[[], datetime] = utcnow) -> str:

@@ -11,6 +11,12 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from worker.domain.deliveries import (
+    DeliveryStatus,
+    OutcomeDelivery,
+    OutcomeKind,
+    delivery_id_for,
+)
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger.records import (
     AttemptRecord,
@@ -46,13 +52,15 @@ class FakeLedger:
     attempts: dict[int, AttemptRecord] = field(default_factory=dict)
     pages: list[tuple[NewCallbackPage, int]] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
+    outcomes: dict[str, OutcomeDelivery] = field(default_factory=dict)
     next_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock)
     commits: int = 0
 
     def copy(self) -> FakeLedger:
         return FakeLedger(dict(self.jobs), dict(self.legs), dict(self.attempts), list(self.pages),
-                          list(self.events), self.next_id, self.lock, self.commits)
+                          list(self.events), dict(self.outcomes), self.next_id, self.lock,
+                          self.commits)
 
 
 class _Repository:
@@ -218,6 +226,55 @@ class FakeEventRepository(_Repository):
         mine = [(n, e) for n, e in enumerate(self.data.events, 1) if e.job_id == job_id]
         return [JobEvent(n, e.job_id, e.leg_id, e.type, e.actor, e.note, e.details, e.at)
                 for n, e in mine[-limit:]]
+
+
+class FakeOutcomeRepository(_Repository):
+    def owe(self, job_id: str, kind: OutcomeKind, final_state: str,
+            destination: dict[str, str], now: datetime) -> str | None:
+        delivery_id = delivery_id_for(job_id, kind, final_state)
+        if delivery_id in self.data.outcomes:
+            return None
+        self.data.outcomes[delivery_id] = OutcomeDelivery(
+            delivery_id, job_id, kind, final_state, destination, DeliveryStatus.PENDING, 0,
+            None, None, now, now, None, now)
+        return delivery_id
+
+    def get(self, delivery_id: str) -> OutcomeDelivery | None:
+        return self.data.outcomes.get(delivery_id)
+
+    def claim(self, delivery: OutcomeDelivery, now: datetime, until: datetime) -> bool:
+        found = self.data.outcomes.get(delivery.id)
+        if (found is None or found.status is not DeliveryStatus.PENDING
+                or found.attempts != delivery.attempts):
+            return False
+        self.data.outcomes[found.id] = dataclasses.replace(
+            found, attempts=found.attempts + 1, next_attempt_at=until, updated_at=now)
+        return True
+
+    def record(self, delivery_id: str, attempt: int, *, status: DeliveryStatus,
+               last_status: int | None, last_error: str | None,
+               next_attempt_at: datetime | None, now: datetime) -> bool:
+        found = self.data.outcomes.get(delivery_id)
+        if found is None or found.attempts != attempt or found.status is not DeliveryStatus.PENDING:
+            return False
+        self.data.outcomes[delivery_id] = dataclasses.replace(
+            found, status=status, last_status=last_status, last_error=last_error,
+            next_attempt_at=next_attempt_at, updated_at=now,
+            delivered_at=now if status is DeliveryStatus.DELIVERED else None)
+        return True
+
+    def overdue(self, before: datetime, limit: int) -> list[str]:
+        due = sorted((d for d in self.data.outcomes.values()
+                      if d.status is DeliveryStatus.PENDING and d.next_attempt_at is not None
+                      and d.next_attempt_at < before), key=lambda d: d.next_attempt_at or before)
+        return [d.id for d in due[:limit]]
+
+    def mark_swept(self, delivery_ids: Sequence[str], now: datetime) -> None:
+        for delivery_id in delivery_ids:
+            found = self.data.outcomes.get(delivery_id)
+            if found is not None and found.status is DeliveryStatus.PENDING:
+                self.data.outcomes[delivery_id] = dataclasses.replace(
+                    found, next_attempt_at=now, updated_at=now)
 
 
 class FakeAttemptRepository(_Repository):

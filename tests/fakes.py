@@ -20,6 +20,7 @@ from tests.fake_repositories import (
     FakeJobRepository,
     FakeLedger,
     FakeLegRepository,
+    FakeOutcomeRepository,
 )
 from tests.support import Clock
 from worker.domain.outcomes import Outcome, ResolveOutcome
@@ -57,6 +58,7 @@ class FakeUnitOfWork:
         self.attempts = FakeAttemptRepository(self._work)
         self.callback_pages = FakeCallbackPageRepository(self._work)
         self.events = FakeEventRepository(self._work)
+        self.outcomes = FakeOutcomeRepository(self._work)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -68,7 +70,7 @@ class FakeUnitOfWork:
         work = self._work
         self.ledger.jobs, self.ledger.legs = dict(work.jobs), dict(work.legs)
         self.ledger.attempts, self.ledger.pages = dict(work.attempts), list(work.pages)
-        self.ledger.events = list(work.events)
+        self.ledger.events, self.ledger.outcomes = list(work.events), dict(work.outcomes)
         self.ledger.next_id = work.next_id
         self.ledger.commits += 1
         self.committed = True
@@ -113,6 +115,7 @@ class FakeDispatcher:
     recoveries: list[str] = field(default_factory=list)
     # The label of each process_leg(s) dispatch, in order (what Flower would show as its args).
     labels: list[TaskLabel | None] = field(default_factory=list)
+    outcomes: list[tuple[str, float]] = field(default_factory=list)
 
     def process_leg(self, leg_id: str, countdown: float = 0, *,
                     label: TaskLabel | None = None) -> None:
@@ -131,6 +134,9 @@ class FakeDispatcher:
 
     def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.recoveries.append(leg_id)
+
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
+        self.outcomes.append((delivery_id, countdown))
 
 
 # A provider driver that answers from a script, and a context over the fakes.

@@ -32,6 +32,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Job": with_events(schemas.JOB),  # issue 17
                 "Event": EVENT,  # issue 17
+                "Notification": schemas.NOTIFICATION,
                 "Leg": schemas.LEG,
                 "LegReconciliation": schemas.LEG_RECONCILIATION,
                 "LegPage": {

@@ -48,6 +48,11 @@ class CeleryDispatcher:
     def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self._send(task_names.RECOVER_CALLBACKS, [leg_id], **readable(label))
 
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
+        """Outcomes (issue 17): one attempt at an owed webhook or reply message."""
+        self._send(task_names.DELIVER_OUTCOME, [delivery_id], countdown=countdown or None,
+                   argsrepr=f"delivery={delivery_id}", kwargsrepr="{}")
+
     def page_arrived(self, bulk_payment_id: str, code: str) -> None:
         """Sent by the receiver after a page is committed; the worker settles its legs."""
         self._send(task_names.PAGE_ARRIVED, [bulk_payment_id, code], retry=False,

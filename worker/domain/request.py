@@ -10,6 +10,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -81,6 +82,20 @@ class Expect(_Strict):
         return parsed
 
 
+class ReplyTo(_Strict):
+    """Where the job's outcome is published as a Celery task message (issue 17)."""
+
+    task: NonEmpty
+    queue: NonEmpty
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("notify_url must be an http or https URL with a host")
+    return value
+
+
 class CancellationRequest(_Strict):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
@@ -88,6 +103,14 @@ class CancellationRequest(_Strict):
     mirror: bool = False
     legs: Annotated[list[Leg], Field(min_length=1, max_length=MAX_LEGS)]
     expect: Expect | None = None
+    # Outcomes (issue 17): a signed webhook and/or a Celery message when the job ends.
+    notify_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    reply_to: ReplyTo | None = None
+
+    @field_validator("notify_url", mode="after")
+    @classmethod
+    def _notify_url_is_http(cls, value: str | None) -> str | None:
+        return _http_url(value) if value is not None else None
 
 
 def job_id_for_key(idempotency_key: str) -> uuid.UUID:

@@ -217,3 +217,27 @@ call_tallies = Table(
     Column("total_ms", Float, nullable=False),
     *(Column(latency_column(bound), BigInteger, nullable=False) for bound in LATENCY_BOUNDS_MS),
 )
+
+# Outcomes (issue 17): the outbox of what a job owes its producer once it ends, a row per
+# (job, kind, final state): the unique constraint is "once per final state". Kinds: `webhook`
+# (destination {"url"}) and `reply` (destination {"task", "queue"}). Status pending, delivered or
+# failed; a pending row is due at next_attempt_at (the sweep re-dispatches overdue ones).
+outcome_deliveries = Table(
+    "outcome_deliveries",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("job_id", String(UUID_LEN), ForeignKey("jobs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("final_state", String(32), nullable=False),
+    Column("destination", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("job_id", "kind", "final_state", name="uq_outcome_once_per_state"),
+    Index("ix_outcome_status_next", "status", "next_attempt_at"),
+)

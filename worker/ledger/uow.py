@@ -13,6 +13,7 @@ from worker.ledger.engine import DURABLE, READ_ONLY, writer_lock
 from worker.ledger.events import SqlEventRepository
 from worker.ledger.jobs import SqlJobRepository
 from worker.ledger.legs import SqlLegRepository
+from worker.ledger.outcomes import SqlOutcomeRepository
 from worker.ledger.queries import Ledger
 from worker.services.unit_of_work import (
     AttemptRepository,
@@ -20,6 +21,7 @@ from worker.services.unit_of_work import (
     EventRepository,
     JobRepository,
     LegRepository,
+    OutcomeRepository,
 )
 
 
@@ -89,6 +91,7 @@ class SqlUnitOfWork(_Transaction):
     attempts: AttemptRepository
     callback_pages: CallbackPageRepository
     events: EventRepository
+    outcomes: OutcomeRepository
 
     def __enter__(self) -> Self:
         conn = self._begin()
@@ -97,6 +100,7 @@ class SqlUnitOfWork(_Transaction):
         self.attempts = SqlAttemptRepository(conn)
         self.callback_pages = SqlCallbackPageRepository(conn)
         self.events = SqlEventRepository(conn)
+        self.outcomes = SqlOutcomeRepository(conn)
         return self
 
 

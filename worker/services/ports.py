@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from worker.domain.outcomes import Outcome, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
@@ -84,3 +85,26 @@ class Dispatcher(Protocol):
     def settle_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None: ...
 
     def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None: ...
+    # Outcomes (issue 17): send one owed webhook or reply message (worker/services/outcomes.py).
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None: ...
+
+
+# Outcomes (issue 17): how a finished job's outcome reaches its producer.
+
+
+class DeliveryError(Exception):
+    """A delivery did not get through (no answer, broker refused); ``error`` names the class."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class OutcomeChannels(Protocol):
+    def post_webhook(self, url: str, msg_id: str, when: datetime, body: bytes) -> int:
+        """POST the body signed (Standard Webhooks); the HTTP status, or DeliveryError."""
+        ...
+
+    def publish_reply(self, task: str, queue: str, job: dict[str, Any]) -> None:
+        """Publish Celery task ``task`` to ``queue`` with kwargs={"job": job}, or DeliveryError."""
+        ...

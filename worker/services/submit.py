@@ -33,6 +33,7 @@ from worker.ledger.records import Lease, NewJob, NewLeg
 from worker.services.context import Context
 from worker.services.idempotency import note_conflict
 from worker.services.legs import INTENT, Claim, run_claimed
+from worker.services.outcomes import notify_refusal
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,9 @@ def submit(
             request = CancellationRequest.model_validate(payload)
         except ValidationError as exc:
             errors.extend(describe_errors(exc))
+    if request is not None and (refused := notify_refusal(request, ctx.notify_configured)):
+        errors.extend(refused)  # outcomes (issue 17): nothing could sign its webhook
+        request = None
     if request is None:
         return store_invalid(ctx, usable_idempotency_key(payload), errors, raw)
     return _store_valid(ctx, request, raw)

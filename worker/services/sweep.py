@@ -16,6 +16,7 @@ from worker.domain.evidence_wait import read_interval
 from worker.domain.states import LegState
 from worker.domain.task_label import TaskLabel
 from worker.services.context import Context
+from worker.services.outcomes import redispatch_overdue_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def sweep(ctx: Context) -> SweepReport:
         ctx.dispatcher.read_evidence(leg.id, label=TaskLabel.for_leg(leg))
     for leg in waiting:
         ctx.dispatcher.recover_callbacks(leg.id, label=TaskLabel.for_leg(leg))
+    redispatch_overdue_outcomes(ctx)  # outcomes (issue 17): owed deliveries whose message was lost
     report = SweepReport(len(overdue), len(expired), len(unread), len(waiting))
     if overdue or expired or unread:
         log.info("sweep: %s", report)

@@ -14,6 +14,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from worker.domain.deliveries import DeliveryStatus, OutcomeDelivery, OutcomeKind
 from worker.domain.states import JobState, LegState, Reason
 from worker.ledger.records import (
     AttemptRecord,
@@ -167,12 +168,38 @@ class EventRepository(Protocol):
         ...
 
 
+class OutcomeRepository(Protocol):
+    """The outbox of what finished jobs owe their producers (issue 17)."""
+
+    def owe(self, job_id: str, kind: OutcomeKind, final_state: str,
+            destination: dict[str, str], now: datetime) -> str | None:
+        """Owe one delivery, due now; its id, or None when it was owed already."""
+        ...
+
+    def get(self, delivery_id: str) -> OutcomeDelivery | None: ...
+
+    def claim(self, delivery: OutcomeDelivery, now: datetime, until: datetime) -> bool:
+        """Take the next attempt (compare-and-set on attempts)."""
+        ...
+
+    def record(self, delivery_id: str, attempt: int, *, status: DeliveryStatus,
+               last_status: int | None, last_error: str | None,
+               next_attempt_at: datetime | None, now: datetime) -> bool:
+        """Record how attempt ``attempt`` went, unless a later one has been claimed."""
+        ...
+
+    def overdue(self, before: datetime, limit: int) -> list[str]: ...
+
+    def mark_swept(self, delivery_ids: Sequence[str], now: datetime) -> None: ...
+
+
 class AbstractUnitOfWork(Protocol):
     jobs: JobRepository
     legs: LegRepository
     attempts: AttemptRepository
     callback_pages: CallbackPageRepository
     events: EventRepository
+    outcomes: OutcomeRepository
 
     def __enter__(self) -> Self: ...
 

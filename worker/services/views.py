@@ -16,8 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState
 from worker.ledger.events import SqlEventRepository
+from worker.ledger.outcomes import SqlOutcomeRepository
 from worker.ledger.queries import decode_cursor, encode_cursor
 from worker.ledger.reads import LegTotals, read_views
 from worker.ledger.records import JobEvent, JobRecord, LegRecord
@@ -81,6 +83,24 @@ def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
     }
 
 
+def notification_json(delivery: OutcomeDelivery) -> dict[str, Any]:
+    """Outcomes (issue 17): one owed webhook or reply message, as the job lists it."""
+    return {
+        "kind": delivery.kind.value,
+        "url": delivery.destination.get("url"),
+        "reply_to": ({"task": delivery.destination["task"],
+                      "queue": delivery.destination["queue"]}
+                     if "task" in delivery.destination else None),
+        "final_state": delivery.final_state,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "last_http_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "delivered_at": _iso(delivery.delivered_at),
+    }
+
+
 def encode_leg_cursor(job_id: str, position: int) -> str:
     """Where the next page of a job's legs starts (opaque to clients)."""
     raw = json.dumps([job_id, position]).encode()
@@ -109,9 +129,12 @@ def get_job(engine: Engine, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, A
         found = views.legs_from(job_id, 0, legs + 1)
         totals = views.leg_totals([job_id])[job_id]
         events = SqlEventRepository(views.conn).of_job(job_id, JOB_EVENTS)
+        notifications = SqlOutcomeRepository(views.conn).of_job(job_id)  # outcomes (issue 17)
     shown, more = found[:legs], len(found) > legs
     cursor = encode_leg_cursor(job_id, shown[-1].position + 1) if more and shown else None
-    return job_json(job, shown, totals, cursor, events)
+    answer = job_json(job, shown, totals, cursor, events)
+    answer["notifications"] = [notification_json(delivery) for delivery in notifications]
+    return answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Job events: operator actions and idempotency conflicts, newest last (issue 17).
 
 Revision ID: 0006
-Revises: 0004 (re-chained after 0005 at merge)
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from worker.ledger.tables import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
