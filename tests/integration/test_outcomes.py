@@ -20,9 +20,9 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 from standardwebhooks import Webhook
-from worker.devstack.sandbox_control import SandboxControl
-from worker.devstack.stack import Stack
-from worker.devstack.waiting import wait_until
+from devstack.sandbox_control import SandboxControl
+from devstack.stack import Stack
+from devstack.waiting import wait_until
 
 from tests.support import wait_for_job
 from worker.domain.deliveries import OutcomeKind
