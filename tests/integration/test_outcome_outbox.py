@@ -151,6 +151,11 @@ def test_a_webhook_answered_500_then_200_is_delivered_on_the_second_attempt(
     assert done["delivered_at"] is not None and done["next_attempt_at"] is None
     assert [msg_id for _, msg_id, _ in channels.posts] == [f"{job_id}:failed"] * 2
     assert deliver_outcome(ctx, channels, delivery_id) is None and len(channels.posts) == 2
+    job = get_job(engine, job_id)
+    assert job is not None
+    [event] = [e for e in job["events"] if e["type"].startswith("notification")]
+    assert event["type"] == "notification_delivered"
+    assert event["details"]["attempts"] == 2 and event["details"]["last"] == "HTTP 200"
 
 
 def test_a_webhook_never_answered_ends_failed_after_24_hours(
@@ -168,6 +173,9 @@ def test_a_webhook_never_answered_ends_failed_after_24_hours(
     assert (last["status"], last["last_error"], last["next_attempt_at"]) == (
         "failed", "ConnectError", None)
     assert last["attempts"] == len(channels.posts)
+    job = get_job(engine, job_id)
+    assert job is not None
+    assert [e["type"] for e in job["events"]] == ["notification_failed"]
 
 
 def test_a_reply_whose_dispatch_was_lost_is_published_by_the_sweep(

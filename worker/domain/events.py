@@ -1,4 +1,5 @@
-"""What a job's ``events`` record: operator actions and idempotency conflicts (past tense)."""
+"""What a job's ``events`` record: operator actions, idempotency conflicts and
+notifications that ended (past tense)."""
 
 from __future__ import annotations
 
@@ -10,3 +11,5 @@ class EventType(StrEnum):
     LEG_RESOLVED = "leg_resolved"
     JOB_ABANDONED = "job_abandoned"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    NOTIFICATION_DELIVERED = "notification_delivered"
+    NOTIFICATION_FAILED = "notification_failed"

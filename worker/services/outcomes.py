@@ -17,9 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from worker.domain.deliveries import DeliveryStatus, OutcomeDelivery, OutcomeKind
+from worker.domain.events import EventType
 from worker.domain.request import CancellationRequest
 from worker.domain.states import JobState
-from worker.ledger.records import JobRecord
+from worker.ledger.records import JobRecord, NewEvent
 from worker.providers.retry import backoff
 from worker.services.context import Context, RetryPolicy
 from worker.services.ports import DeliveryError, OutcomeChannels
@@ -142,14 +143,21 @@ def deliver_outcome(ctx: Context, channels: OutcomeChannels, delivery_id: str) -
     later = None if sent else next_try(attempt, delivery.created_at, done, ctx.retry, ctx.rng)
     status = (DeliveryStatus.DELIVERED if sent
               else DeliveryStatus.PENDING if later is not None else DeliveryStatus.FAILED)
+    where = (shown_url(delivery.destination["url"]) if delivery.kind is OutcomeKind.WEBHOOK
+             else f"{delivery.destination['task']} on {delivery.destination['queue']}")
+    answer = f"HTTP {http_status}" if http_status is not None else error or "published"
     with ctx.uow() as uow:
         recorded = uow.outcomes.record(
             delivery_id, attempt, status=status, last_status=http_status, last_error=error,
             next_attempt_at=later, now=done)
+        if recorded and status is not DeliveryStatus.PENDING:
+            # The job's events say how its producer learned (or did not learn) the outcome.
+            uow.events.add(NewEvent(
+                delivery.job_id, (EventType.NOTIFICATION_DELIVERED if sent
+                                  else EventType.NOTIFICATION_FAILED).value, done,
+                details={"kind": delivery.kind.value, "final_state": delivery.final_state,
+                         "to": where, "attempts": attempt, "last": answer}))
         uow.commit()
-    where = (shown_url(delivery.destination["url"]) if delivery.kind is OutcomeKind.WEBHOOK
-             else f"{delivery.destination['task']} on {delivery.destination['queue']}")
-    answer = f"HTTP {http_status}" if http_status is not None else error or "published"
     fields = {"job_id": delivery.job_id, "delivery_id": delivery_id, "attempt": attempt}
     if not recorded:
         log.warning("outcome %s: attempt %d to %s (%s) recorded late: a newer attempt runs",
