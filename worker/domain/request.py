@@ -7,6 +7,7 @@ its errors, not a guess. Money with real consequences should not be inferred.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -144,6 +145,19 @@ def describe_errors(exc: ValidationError) -> list[dict[str, str]]:
         {"field": ".".join(str(part) for part in err["loc"]) or "request", "error": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
+
+
+# The field that names a leg's target at its provider: what `GET /api/v1/jobs?target=` matches.
+TARGET_KEY_FIELDS = ("batch_id", "merchant_unique_code", "payment_reference")
+
+
+def target_key(target: Mapping[str, Any]) -> str | None:
+    """The batch id, merchant unique code or payment reference a target is found by."""
+    for name in TARGET_KEY_FIELDS:
+        value = target.get(name)
+        if value:
+            return str(value)
+    return None
 
 
 def target_of(leg: SixDot50Leg | PaywallLeg | BamboraLeg) -> dict[str, str]:

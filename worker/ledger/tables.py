@@ -116,11 +116,16 @@ legs = Table(
     Column("provisional_evidence", NULLABLE_JSON, nullable=True),
     Column("evidence_deadline", UTCDateTime(), nullable=True),
     Column("evidence_reads", Integer, nullable=False, default=0),
+    # The batch id, merchant unique code or payment reference the leg's target is found by
+    # (`GET /api/v1/jobs?target=`); indexed, as is the provider, for the jobs list's filters.
+    Column("target_key", String(200), nullable=True),
     UniqueConstraint("job_id", "position", name="uq_legs_job_position"),
     Index("ix_legs_job_state", "job_id", "state"),
     Index("ix_legs_state_next", "state", "next_attempt_at"),
     Index("ix_legs_match_key", "match_key"),
     Index("ix_legs_reference", "provider_reference"),
+    Index("ix_legs_target_key", "target_key", "job_id"),
+    Index("ix_legs_provider_job", "provider", "job_id"),
 )
 
 attempts = Table(
