@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo up test bench chaos lint compose-config clean
+.PHONY: install demo up test bench chaos lint schema compose-config clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,12 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(PY) -m chaos
 
+# The producer message's JSON Schema in docs/, regenerated from the request model.
+schema: $(STAMP)
+	$(PY) -m worker.domain.request_schema
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check worker tasks webhooks sandbox devstack tests bench
+	$(VENV)/bin/ruff check worker tasks webhooks sandbox devstack tests bench docs/examples
 	$(VENV)/bin/mypy
 
 # Validates docker-compose.yml without an engine (docker compose v2, else Debian's docker-compose):

@@ -133,7 +133,7 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
         stack.start_beat()
         stack.start_flower()
         console.print(f"sandbox {stack.sandbox_url}  receiver {stack.receiver_url}  "
-                      f"flower {stack.flower_url}")
+                      f"flower {stack.flower_url} (basic auth: {run_dir}/flower-auth)")
         sandbox = SandboxControl(stack.sandbox_url)
         scenarios = seed_scenarios(sandbox, stack.receiver_url)
         settings = stack.settings()

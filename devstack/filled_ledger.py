@@ -18,6 +18,7 @@ from worker.bootstrap import ledger_units
 from worker.domain.outcomes import Cancelled, Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
+from worker.domain.task_label import TaskLabel
 from worker.providers.calls import CallObserver, CallRecord
 from worker.services.context import Context, RetryPolicy, utcnow
 from worker.services.legs import process_legs
@@ -55,19 +56,23 @@ class CollectingDispatcher:
 
     legs: list[str] = field(default_factory=list)
 
-    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
+    def process_leg(self, leg_id: str, countdown: float = 0, *,
+                    label: TaskLabel | None = None) -> None:
         self.legs.append(leg_id)
 
-    def process_legs(self, leg_ids: list[str]) -> None:
+    def process_legs(self, leg_ids: list[str], *, label: TaskLabel | None = None) -> None:
         self.legs.extend(leg_ids)
 
-    def read_evidence(self, leg_id: str) -> None:
+    def read_evidence(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         pass
 
-    def settle_callbacks(self, leg_id: str) -> None:
+    def settle_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         pass
 
-    def recover_callbacks(self, leg_id: str) -> None:
+    def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
+        pass
+
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
         pass
 
 

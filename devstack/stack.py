@@ -199,14 +199,24 @@ class Stack:
                    what=f"the receiver {name}")
         return url
 
-    def start_flower(self) -> None:
+    def start_flower(self, basic_auth: str | None = None) -> str:
+        """Flower behind basic auth (``user:password``: given, FLOWER_BASIC_AUTH, or made up and
+        written to ``flower-auth`` in the run directory); returns the credentials."""
+        basic_auth = basic_auth or os.environ.get("FLOWER_BASIC_AUTH") or (
+            f"operator:{secrets.token_urlsafe(16)}")
+        auth_file = self.run_dir / "flower-auth"
+        auth_file.write_text(basic_auth + "\n")
+        auth_file.chmod(0o600)
+        # Flower reads FLOWER_* options from its environment: no password on a command line.
         self._spawn(
             "flower",
             [sys.executable, "-m", "celery", "-A", "worker", "flower",
              f"--port={self.flower_port}", "--address=127.0.0.1"],
+            extra_env={"FLOWER_BASIC_AUTH": basic_auth},
         )
         wait_until(lambda: self._http_ok("flower", f"{self.flower_url}/healthcheck"),
                    timeout=30, what="Flower")
+        return basic_auth
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal the process's whole group (a prefork worker's children die with it)."""

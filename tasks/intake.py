@@ -137,6 +137,14 @@ class GuardedTask(Task):  # type: ignore[misc]
 
     Strategy = "tasks.intake:guarded_strategy"
 
+    def retry(self, *args: Any, **options: Any) -> Any:
+        """Celery's retry, keeping the message's readable arguments, which Celery's drops."""
+        for name in ("argsrepr", "kwargsrepr"):
+            value = getattr(self.request, name, None)
+            if value and name not in options:
+                options[name] = value
+        return super().retry(*args, **options)
+
 
 def _content_type_error(message: Any) -> dict[str, str]:
     return {"field": "content_type",
@@ -167,7 +175,8 @@ class IntakeConsumer(Consumer):  # type: ignore[misc]
         key = _idempotency_key(message)
         job_id = job_id_for_key(key) if key else invalid_job_id(digest)
         try:
-            self.app.send_task(FILE_INVALID, args=[digest, key, errors], queue=INTERNAL_QUEUE)
+            self.app.send_task(FILE_INVALID, args=[digest, key, errors], queue=INTERNAL_QUEUE,
+                               argsrepr=f"job={job_id} errors={len(errors)}", kwargsrepr="{}")
         except Exception:  # the broker is failing: leave the message for redelivery
             log.exception("invalid message for job %s not filed; left unacknowledged", job_id)
             return

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from click.testing import Result
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from sqlalchemy import Engine
@@ -225,3 +226,38 @@ def imports_in(path: Path) -> list[ImportSite]:
 def is_within(module: str, package: str) -> bool:
     """``module`` is ``package`` or inside it."""
     return module == package or module.startswith(f"{package}.")
+
+
+# Operator actions' tests: a job stored as submit would, a leg put in the state a test needs.
+
+def submit_job(engine: Engine, request: dict[str, Any], now: datetime) -> str:
+    """Store a job as the submit task would, calling nobody (no drivers, nothing dispatched)."""
+    from tests.fakes import FakeDispatcher  # imported here: tests.fakes imports this module
+
+    ctx = Context(SqlUnitOfWorkFactory(engine), {}, FakeDispatcher(), RetryPolicy(1, 1, 1), 60,
+                  clock=lambda: now)
+    return submit(ctx, (), {"request": request}).job_id
+
+
+def set_leg(engine: Engine, leg_id: str, **values: Any) -> None:
+    """Put a leg in the state a test needs (a compare-and-set, as every writer does)."""
+    with SqlUnitOfWorkFactory(engine)() as uow:
+        leg = uow.legs.get(leg_id)
+        assert leg is not None and uow.legs.update(leg_id, leg.version, **values)
+        uow.commit()
+
+
+def cancelflow(ledger_url: str, *args: str) -> Result:
+    """Run the CLI in this process, its settings read afresh from this environment."""
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+    from worker.settings import load_settings
+
+    # The CLI reads its settings once per process (load_settings is cached): forget them on
+    # both sides, so that neither an earlier test's ledger nor this one leaks.
+    load_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), env={"CANCELFLOW_DATABASE_URL": ledger_url})
+    finally:
+        load_settings.cache_clear()

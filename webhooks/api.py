@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from webhooks.context import reads, settings
 from webhooks.openapi import openapi_document
+from worker.domain.request_schema import request_schema
 from worker.domain.states import JobState
 from worker.services.views import (
     LEGS_PAGE_MAX,
@@ -134,3 +135,9 @@ def jobs() -> ResponseReturnValue:
 @blueprint.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
     return jsonify(openapi_document())
+
+
+@blueprint.get("/schema/cancellation-request.json")
+def cancellation_request_schema() -> ResponseReturnValue:
+    """The producer message's JSON Schema: public, like the OpenAPI document."""
+    return jsonify(request_schema())

@@ -9,6 +9,7 @@ from flask import current_app
 from webhooks.login_throttle import LoginThrottle
 from worker.providers.paywall.callbacks import CallbackPage
 from worker.services.callbacks import Stored, store_page
+from worker.services.unit_of_work import UnitOfWorkFactory
 from worker.services.views import ReadSide
 from worker.settings import Settings
 
@@ -29,6 +30,12 @@ def reads() -> ReadSide:
     return value
 
 
+def units() -> UnitOfWorkFactory:
+    """The ledger's units of work, for the write use cases (callbacks, operator actions)."""
+    value: UnitOfWorkFactory = current_app.extensions["cancelflow"]["units"]
+    return value
+
+
 def store_callback_page(page: CallbackPage, raw: bytes, now: datetime) -> Stored:
     """Commit a Paywall callback page to the app's ledger (the callbacks use case)."""
-    return store_page(current_app.extensions["cancelflow"]["units"], page, raw, now)
+    return store_page(units(), page, raw, now)

@@ -1,11 +1,12 @@
 """The operator dashboard: ``/`` (jobs), ``/jobs/<id>`` (one job), ``/login``, ``/logout``.
 
-Server-rendered and read-only. Closed (503) until CANCELFLOW_API_TOKEN is set, like the API. A
-person signs in once with that token and gets a session cookie; a script may send the API's
-bearer header instead. Settings are never rendered: pages show only what the status API shows,
-plus the ledger's call and callback history. Every read is bounded, so a job of 10,000 legs costs
-a page of legs, counts and capped notes, never 10,000 rows (``dashboard_rows`` builds what the
-templates show).
+Server-rendered; it only reads, but for the operator forms of ``operator_forms`` (issue 17:
+retry, resolve, abandon; each checks the session's CSRF token). Closed (503) until
+CANCELFLOW_API_TOKEN is set, like the API. A person signs in once with that token and gets a
+session cookie; a script may send the API's bearer header instead. Settings are never rendered:
+pages show only what the status API shows, plus the ledger's call and callback history. Every
+read is bounded, so a job of 10,000 legs costs a page of legs, counts and capped notes, never
+10,000 rows (``dashboard_rows`` builds what the templates show).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def _configure_sessions(state: BlueprintSetupState) -> None:
         SESSION_COOKIE_NAME="cancelflow_session",
         SESSION_COOKIE_HTTPONLY=True,
         # CSRF: browsers do not send a Lax cookie with another site's POST, so no other site can
-        # sign a person out; and every other route only reads. Forging the login itself would
-        # need the token. A per-form CSRF token would add nothing here.
+        # sign a person out; forging the login itself would need the token. The operator
+        # forms (operator_forms, issue 17) change the ledger: they also carry a per-session
+        # CSRF token, checked in constant time.
         SESSION_COOKIE_SAMESITE="Lax",
         # Behind TLS (an https PUBLIC_URL) the browser never sends the cookie over plain http.
         SESSION_COOKIE_SECURE=str(state.app.extensions["cancelflow"]["settings"].public_url

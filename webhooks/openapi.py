@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from webhooks import openapi_schemas as schemas
+from webhooks.operator_openapi import EVENT, OPERATOR_PATHS, with_events
 from worker.domain.states import JobState
 from worker.services.views import LEGS_PAGE_MAX
 
@@ -29,7 +30,9 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Job": schemas.JOB,
+                "Job": with_events(schemas.JOB),  # issue 17
+                "Event": EVENT,  # issue 17
+                "Notification": schemas.NOTIFICATION,
                 "Leg": schemas.LEG,
                 "LegReconciliation": schemas.LEG_RECONCILIATION,
                 "LegPage": {
@@ -57,6 +60,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "paths": {
+            **OPERATOR_PATHS,  # issue 17
             "/api/v1/jobs/{id}": {
                 "get": {
                     "summary": "One job with its legs and reconciliation",
@@ -153,6 +157,12 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": {
                 "200": {"description": "OpenAPI 3 document",
                         "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/schema/cancellation-request.json": {"get": {
+                "summary": "the JSON Schema of the producer message's request "
+                           "(kwargs['request'] of task cancellations.submit)",
+                "responses": {"200": {
+                    "description": "JSON Schema draft 2020-12",
+                    "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/": {"get": {
                 "summary": "the dashboard (HTML, for people; sign in at /login)",
                 "responses": {

@@ -104,6 +104,12 @@ JOB = {
                            "100 per job in a list",
             "items": {"$ref": "#/components/schemas/Leg"},
         },
+        "notifications": {
+            "type": "array",
+            "description": "GET /api/v1/jobs/{id} only: the outcomes owed to the producer once "
+                           "the job ended (notify_url webhooks, reply_to messages)",
+            "items": {"$ref": "#/components/schemas/Notification"},
+        },
         "legs_next_cursor": {
             "type": ["string", "null"],
             "description": "when the job has more legs than it lists: the cursor of "
@@ -121,6 +127,27 @@ JOB = {
                 },
             },
         },
+    },
+}
+
+# Outcomes (issue 17): one webhook or reply message owed once the job ended.
+NOTIFICATION = {
+    "type": "object",
+    "required": ["kind", "url", "reply_to", "final_state", "status", "attempts",
+                 "last_http_status", "last_error", "next_attempt_at", "delivered_at"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["webhook", "reply"]},
+        "url": {"type": ["string", "null"]},
+        "reply_to": {"anyOf": [{"type": "null"}, {
+            "type": "object", "required": ["task", "queue"],
+            "properties": {"task": {"type": "string"}, "queue": {"type": "string"}}}]},
+        "final_state": {"type": "string", "enum": [s.value for s in JobState]},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "last_http_status": {"type": ["integer", "null"]},
+        "last_error": {"type": ["string", "null"], "description": "the error class"},
+        "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "delivered_at": {"type": ["string", "null"], "format": "date-time"},
     },
 }
 

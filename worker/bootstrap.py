@@ -194,9 +194,11 @@ def log_configuration(settings: Settings, process: str) -> None:
     configured = [p.value for p in Provider if not missing_settings(settings, p)]
     keys = len(settings.hash_keys())
     log.info(
-        "%s starting: providers: %s; API token %s; Paywall callback hash keys: %s; log format %s",
+        "%s starting: providers: %s; API token %s; notify secret %s; "
+        "Paywall callback hash keys: %s; log format %s",
         process, describe_providers(settings),
         "set" if settings.api_token else "NOT set (the API and dashboard answer 503)",
+        "set" if settings.notify_secret else "NOT set (requests with notify_url are invalid)",
         keys or "none (callbacks answer 503)", settings.log_format,
         extra={"providers_configured": configured},
     )
@@ -217,10 +219,13 @@ def build_context(
 ) -> Context:
     if drivers is None:
         drivers = build_drivers(settings, http_client(settings))
+    from worker.services.views import get_job
     from worker.throttle_redis import RedisThrottle
 
+    ledger = engine or create_ledger_engine(settings.database_url)
+    reads = LedgerReads(ledger)
     return Context(
-        uow_factory=ledger_units(engine or create_ledger_engine(settings.database_url)),
+        uow_factory=ledger_units(ledger),
         drivers=drivers,
         dispatcher=dispatcher,
         retry=RetryPolicy(
@@ -231,6 +236,8 @@ def build_context(
         callback_timeout_seconds=settings.callback_timeout_seconds,
         throttle=throttle or RedisThrottle(settings.redis_url),
         inline_first_round=True,
+        notify_configured=settings.notify_secret is not None,  # outcomes (issue 17)
+        read_job=lambda job_id: get_job(reads, job_id),
         pools=ProviderPools({
             Provider.SIXDOT50: settings.concurrency_sixdot50,
             Provider.PAYWALL: settings.concurrency_paywall,

@@ -69,7 +69,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     celery = Celery("cancelflow", task_cls="tasks.intake:GuardedTask",
-                    include=["tasks.submit", "tasks.legs", "tasks.sweep", "tasks.noop"])
+                    include=["tasks.submit", "tasks.legs", "tasks.sweep", "tasks.noop",
+                             "tasks.outcomes"])
     celery.conf.update(celery_config(settings or load_settings()))
     return celery
 

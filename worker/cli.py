@@ -1,4 +1,4 @@
-"""``cancelflow``: submit, status, report, up, demo, sandbox, migrate.
+"""``cancelflow``: submit, status, report, retry, resolve, abandon, up, demo, sandbox, migrate.
 
 Errors are one clear line on stderr and a non-zero exit; ``--json`` is for scripts.
 """
@@ -154,6 +154,62 @@ def report(
         engine.dispose()
 
 
+# issue 17: operator actions, straight through the use cases (as status and report read the
+# ledger directly); a retry is enqueued on the broker for the workers.
+def _act(action: Any) -> None:
+    from datetime import UTC, datetime
+
+    from worker.bootstrap import ledger_units
+    from worker.ledger.views import LedgerReads
+    from worker.services.operator import OperatorError
+    from worker.services.views import get_job
+    engine = _engine()
+    try:
+        job_id = action(ledger_units(engine), datetime.now(UTC))
+        job = get_job(LedgerReads(engine), job_id, legs=0)
+        assert job is not None
+        out.print(f"job {job_id}: {job['state']}", highlight=False)
+    except OperatorError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def retry(leg_id: str, note: Annotated[str | None, typer.Option()] = None) -> None:
+    """Run a failed, unknown or unconfigured leg again (its target is read first)."""
+    from worker.celery_app import app as celery_app
+    from worker.dispatch import CeleryDispatcher
+    from worker.services.operator import retry_leg
+    _act(lambda units, now: retry_leg(units, CeleryDispatcher(celery_app), leg_id,
+                                       note=note, actor="cli", now=now))
+
+
+@app.command()
+def resolve(leg_id: str, outcome: Annotated[str, typer.Option(help="cancelled | rejected")],
+            note: Annotated[str, typer.Option(help="what was done, and by whom")]) -> None:
+    """End a leg that a person settled outside cancelflow."""
+    from worker.domain.states import LegState
+    from worker.services.operator import RESOLVE_OUTCOMES, resolve_leg
+    if outcome not in [s.value for s in RESOLVE_OUTCOMES] or not note.strip():
+        raise fail("--outcome must be cancelled or rejected, and --note must say why")
+    _act(lambda units, now: resolve_leg(units, leg_id, LegState(outcome), note=note,
+                                         actor="cli", now=now))
+
+
+@app.command()
+def abandon(job_id: str, note: Annotated[str, typer.Option(help="why")]) -> None:
+    """End the job's legs not yet sent: rejected / abandoned."""
+    from worker.services.operator import abandon_job
+
+    def act(units: Any, now: Any) -> str:
+        abandon_job(units, job_id, note=note, actor="cli", now=now)
+        return job_id
+    if not note.strip():
+        raise fail("--note must say why")
+    _act(act)
+
+
 @app.command()
 def migrate() -> None:
     """Bring the ledger's schema up to date, and nothing else."""
@@ -213,7 +269,7 @@ def up(run_dir: Path = Path("var/up")) -> None:
         stack.start_beat()
         stack.start_flower()
         out.print(f"receiver  {stack.receiver_url}   (API token: see {run_dir}/api-token)")
-        out.print(f"flower    {stack.flower_url}")
+        out.print(f"flower    {stack.flower_url}   (basic auth: see {run_dir}/flower-auth)")
         out.print(f"sandbox   {stack.sandbox_url}")
         out.print(f"broker    {stack.env['CANCELFLOW_REDIS_URL']}")
         token_file = run_dir / "api-token"

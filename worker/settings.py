@@ -10,6 +10,8 @@ often arrives from k8s, systemd or a .env line): it takes the default, and a sec
 
 from __future__ import annotations
 
+import base64
+import binascii
 import sys
 from functools import lru_cache
 from typing import Any, Literal
@@ -18,6 +20,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_API_TOKEN_LENGTH = 32
+# Standard Webhooks: "whsec_" + base64 of a key of 24 to 64 random bytes.
+STANDARD_WEBHOOKS_PREFIX = "whsec_"
+MIN_NOTIFY_KEY_BYTES = 24
+NOTIFY_GENERATE_COMMAND = (
+    "python3 -c 'import base64, secrets; print(\"whsec_\" + "
+    "base64.b64encode(secrets.token_bytes(32)).decode())'"
+)
 GENERATE_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 # The exit status of a process whose settings are invalid. Under gunicorn, a worker that exits
 # with 4 (its APP_LOAD_ERROR) stops the master instead of being started again and again.
@@ -35,6 +44,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     database_url: str = "sqlite:///var/cancelflow.db"
     api_token: SecretStr | None = None
+    # Signs outcome webhooks (issue 17); None: a request with notify_url is refused as invalid.
+    notify_secret: SecretStr | None = None
 
     sixdot50_base_url: str | None = None
     sixdot50_key: SecretStr | None = None
@@ -103,6 +114,15 @@ class Settings(BaseSettings):
             )
         return SecretStr(token)
 
+    @field_validator("notify_secret", mode="after")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value().strip()
+        notify_key_bytes(secret)
+        return SecretStr(secret)
+
     @field_validator(
         "public_url", "sixdot50_base_url", "paywall_base_url", "paywall_private_base_url",
         "bambora_base_url", "bambora_auth_url",
@@ -130,6 +150,23 @@ class Settings(BaseSettings):
             return []
         raw = self.paywall_hash_keys.get_secret_value()
         return [key.strip().encode() for key in raw.split(",") if key.strip()]
+
+
+def notify_key_bytes(secret: str) -> bytes:
+    """The HMAC key a ``whsec_`` secret stands for; ValueError (never echoing it) if malformed."""
+    if not secret.startswith(STANDARD_WEBHOOKS_PREFIX):
+        raise ValueError(f"it must start with {STANDARD_WEBHOOKS_PREFIX} "
+                         f"(make one with: {NOTIFY_GENERATE_COMMAND})")
+    encoded = secret.removeprefix(STANDARD_WEBHOOKS_PREFIX)
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"what follows {STANDARD_WEBHOOKS_PREFIX} is not base64 "
+                         f"(make one with: {NOTIFY_GENERATE_COMMAND})") from None
+    if len(key) < MIN_NOTIFY_KEY_BYTES:
+        raise ValueError(f"its key has {len(key)} bytes; Standard Webhooks asks for at least "
+                         f"{MIN_NOTIFY_KEY_BYTES} (make one with: {NOTIFY_GENERATE_COMMAND})")
+    return key
 
 
 def _blank(value: Any) -> bool:

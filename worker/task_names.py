@@ -20,3 +20,4 @@ PAGE_ARRIVED = "cancelflow.page_arrived"
 RECOVER_CALLBACKS = "cancelflow.recover_callbacks"
 FILE_INVALID = "cancelflow.file_invalid"
 NOOP = "cancelflow.noop"
+DELIVER_OUTCOME = "cancelflow.deliver_outcome"  # outcomes (issue 17)

@@ -16,15 +16,18 @@ from typing import Self
 from tests.fakes.repositories import (
     FakeAttemptRepository,
     FakeCallbackPageRepository,
+    FakeEventRepository,
     FakeJobRepository,
     FakeLedger,
     FakeLegRepository,
+    FakeOutcomeRepository,
 )
 from tests.support import Clock
 from worker.domain.outcomes import Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.rounds import RetryPolicy
 from worker.domain.states import Provider
+from worker.domain.task_label import TaskLabel
 from worker.ledger.records import (
     AttemptRecord,
     JobRecord,
@@ -54,6 +57,8 @@ class FakeUnitOfWork:
         self.legs = FakeLegRepository(self._work)
         self.attempts = FakeAttemptRepository(self._work)
         self.callback_pages = FakeCallbackPageRepository(self._work)
+        self.events = FakeEventRepository(self._work)
+        self.outcomes = FakeOutcomeRepository(self._work)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -65,6 +70,7 @@ class FakeUnitOfWork:
         work = self._work
         self.ledger.jobs, self.ledger.legs = dict(work.jobs), dict(work.legs)
         self.ledger.attempts, self.ledger.pages = dict(work.attempts), list(work.pages)
+        self.ledger.events, self.ledger.outcomes = list(work.events), dict(work.outcomes)
         self.ledger.next_id = work.next_id
         self.ledger.commits += 1
         self.committed = True
@@ -107,21 +113,30 @@ class FakeDispatcher:
     evidence: list[str] = field(default_factory=list)
     settles: list[str] = field(default_factory=list)
     recoveries: list[str] = field(default_factory=list)
+    # The label of each process_leg(s) dispatch, in order (what Flower would show as its args).
+    labels: list[TaskLabel | None] = field(default_factory=list)
+    outcomes: list[tuple[str, float]] = field(default_factory=list)
 
-    def process_leg(self, leg_id: str, countdown: float = 0) -> None:
+    def process_leg(self, leg_id: str, countdown: float = 0, *,
+                    label: TaskLabel | None = None) -> None:
         self.legs.append((leg_id, countdown))
+        self.labels.append(label)
 
-    def process_legs(self, leg_ids: list[str]) -> None:
+    def process_legs(self, leg_ids: list[str], *, label: TaskLabel | None = None) -> None:
         self.legs.extend((leg_id, 0) for leg_id in leg_ids)
+        self.labels.append(label)
 
-    def read_evidence(self, leg_id: str) -> None:
+    def read_evidence(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.evidence.append(leg_id)
 
-    def settle_callbacks(self, leg_id: str) -> None:
+    def settle_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.settles.append(leg_id)
 
-    def recover_callbacks(self, leg_id: str) -> None:
+    def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None:
         self.recoveries.append(leg_id)
+
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None:
+        self.outcomes.append((delivery_id, countdown))
 
 
 # A provider driver that answers from a script, and a context over the fakes.

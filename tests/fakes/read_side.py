@@ -8,10 +8,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState, Provider
 from worker.services.views.read_side import (
     AttemptRecord,
     CallTally,
+    JobEvent,
     JobRecord,
     LedgerUnavailable,
     LegRecord,
@@ -151,4 +153,10 @@ class FakeSnapshot:
                    default=None)
 
     def call_tally(self) -> list[CallTally]:
+        return []
+
+    def events_of(self, job_id: str, limit: int) -> list[JobEvent]:
+        return []
+
+    def notifications_of(self, job_id: str) -> list[OutcomeDelivery]:
         return []

@@ -11,15 +11,23 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from worker.domain.deliveries import (
+    DeliveryStatus,
+    OutcomeDelivery,
+    OutcomeKind,
+    delivery_id_for,
+)
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger.records import (
     AttemptRecord,
     CallMade,
+    JobEvent,
     JobRecord,
     LegClaim,
     LegFinish,
     LegRecord,
     NewCallbackPage,
+    NewEvent,
     NewJob,
     NewLeg,
     PageTotals,
@@ -43,13 +51,16 @@ class FakeLedger:
     legs: dict[str, LegRecord] = field(default_factory=dict)
     attempts: dict[int, AttemptRecord] = field(default_factory=dict)
     pages: list[tuple[NewCallbackPage, int]] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    outcomes: dict[str, OutcomeDelivery] = field(default_factory=dict)
     next_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock)
     commits: int = 0
 
     def copy(self) -> FakeLedger:
         return FakeLedger(dict(self.jobs), dict(self.legs), dict(self.attempts), list(self.pages),
-                          self.next_id, self.lock, self.commits)
+                          list(self.events), dict(self.outcomes), self.next_id, self.lock,
+                          self.commits)
 
 
 class _Repository:
@@ -127,6 +138,16 @@ class FakeLegRepository(_Repository):
     def evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
         return [(leg.id, leg.state, leg.reconciliation) for leg in self.of_job(job_id)]
 
+    def reject_unsent(self, job_id: str, reason: Reason, detail: str | None,
+                      now: datetime) -> int:
+        unsent = [leg for leg in self.data.legs.values() if leg.job_id == job_id
+                  and leg.state is LegState.PENDING and leg.attempts == 0]
+        for leg in unsent:
+            self.data.legs[leg.id] = _leg_with(
+                leg, {"state": LegState.REJECTED, "reason": reason, "detail": detail,
+                      "next_attempt_at": None, "updated_at": now})
+        return len(unsent)
+
     def update(self, leg_id: str, expected_version: int, **values: Any) -> bool:
         leg = self.data.legs.get(leg_id)
         if leg is None or leg.version != expected_version:
@@ -195,6 +216,65 @@ class FakeLegRepository(_Repository):
                            and leg.state in _WAITING
                            and (leg.provider_reference == bulk_payment_id
                                 or (leg.match_key == code and leg.provider_reference is None)))
+
+
+class FakeEventRepository(_Repository):
+    def add(self, event: NewEvent) -> None:
+        self.data.events.append(event)
+
+    def of_job(self, job_id: str, limit: int) -> list[JobEvent]:
+        mine = [(n, e) for n, e in enumerate(self.data.events, 1) if e.job_id == job_id]
+        return [JobEvent(n, e.job_id, e.leg_id, e.type, e.actor, e.note, e.details, e.at)
+                for n, e in mine[-limit:]]
+
+
+class FakeOutcomeRepository(_Repository):
+    def owe(self, job_id: str, kind: OutcomeKind, final_state: str,
+            destination: dict[str, str], now: datetime) -> str | None:
+        delivery_id = delivery_id_for(job_id, kind, final_state)
+        if delivery_id in self.data.outcomes:
+            return None
+        self.data.outcomes[delivery_id] = OutcomeDelivery(
+            delivery_id, job_id, kind, final_state, destination, DeliveryStatus.PENDING, 0,
+            None, None, now, now, None, now)
+        return delivery_id
+
+    def get(self, delivery_id: str) -> OutcomeDelivery | None:
+        return self.data.outcomes.get(delivery_id)
+
+    def claim(self, delivery: OutcomeDelivery, now: datetime, until: datetime) -> bool:
+        found = self.data.outcomes.get(delivery.id)
+        if (found is None or found.status is not DeliveryStatus.PENDING
+                or found.attempts != delivery.attempts):
+            return False
+        self.data.outcomes[found.id] = dataclasses.replace(
+            found, attempts=found.attempts + 1, next_attempt_at=until, updated_at=now)
+        return True
+
+    def record(self, delivery_id: str, attempt: int, *, status: DeliveryStatus,
+               last_status: int | None, last_error: str | None,
+               next_attempt_at: datetime | None, now: datetime) -> bool:
+        found = self.data.outcomes.get(delivery_id)
+        if found is None or found.attempts != attempt or found.status is not DeliveryStatus.PENDING:
+            return False
+        self.data.outcomes[delivery_id] = dataclasses.replace(
+            found, status=status, last_status=last_status, last_error=last_error,
+            next_attempt_at=next_attempt_at, updated_at=now,
+            delivered_at=now if status is DeliveryStatus.DELIVERED else None)
+        return True
+
+    def overdue(self, before: datetime, limit: int) -> list[str]:
+        due = sorted((d for d in self.data.outcomes.values()
+                      if d.status is DeliveryStatus.PENDING and d.next_attempt_at is not None
+                      and d.next_attempt_at < before), key=lambda d: d.next_attempt_at or before)
+        return [d.id for d in due[:limit]]
+
+    def mark_swept(self, delivery_ids: Sequence[str], now: datetime) -> None:
+        for delivery_id in delivery_ids:
+            found = self.data.outcomes.get(delivery_id)
+            if found is not None and found.status is DeliveryStatus.PENDING:
+                self.data.outcomes[delivery_id] = dataclasses.replace(
+                    found, next_attempt_at=now, updated_at=now)
 
 
 class FakeAttemptRepository(_Repository):

@@ -15,13 +15,10 @@ import pytest
 import redis
 from click.testing import Result
 from sqlalchemy import Engine, inspect
-from typer.testing import CliRunner
 
-from tests.support import seed_six_states
-from worker.cli import app
+from tests.support import cancelflow, seed_six_states
 from worker.ledger.views import LedgerReads
 from worker.services.views import get_job, list_jobs
-from worker.settings import load_settings
 
 REQUEST = {"idempotency_key": "order-4711-cancel", "reason": "customer request",
            "legs": [{"provider": "bambora", "merchant": "T1", "payment_reference": "ref-1"}]}
@@ -31,17 +28,6 @@ REQUEST = {"idempotency_key": "order-4711-cancel", "reason": "customer request",
 def seeded(engine: Engine) -> list[str]:
     """Job ids of one job in each state (tests.support.seed_six_states), oldest first."""
     return seed_six_states(engine)
-
-
-def cancelflow(ledger_url: str, *args: str) -> Result:
-    """Run the CLI in this process, its settings read afresh from this environment."""
-    # The CLI reads its settings once per process (load_settings is cached): forget them on
-    # both sides, so that neither an earlier test's ledger nor this one leaks.
-    load_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, list(args), env={"CANCELFLOW_DATABASE_URL": ledger_url})
-    finally:
-        load_settings.cache_clear()
 
 
 def one_error_line(result: Result) -> str:

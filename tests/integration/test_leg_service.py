@@ -18,6 +18,7 @@ from tests.support import Clock
 from worker.domain.outcomes import Cancelled, Rejected, StillCancellable
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import JobState, LegState, Reason
+from worker.domain.task_label import TaskLabel
 from worker.providers.calls import CallObserver
 from worker.providers.errors import ProviderUnavailable, TransportError
 from worker.services.legs import process_leg
@@ -208,6 +209,8 @@ def test_sweep_takes_over_a_leg_whose_worker_died(uows: FakeUnitsOfWork,
     dispatcher.legs.clear()
     assert sweep(ctx).expired_leases == 1
     assert dispatcher.legs == [(leg_id, 0)]
+    # Both dispatches name the job and provider (Flower's args), not the leg id.
+    assert dispatcher.labels == [TaskLabel(job_id, "sixdot50", 1)] * 2
     process_leg(ctx, leg_id)
     assert driver.calls[0] == "get_batch"
     assert uows.only_leg(job_id).state == "cancelled"

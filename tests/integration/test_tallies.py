@@ -22,6 +22,7 @@ from devstack.postgres import TemporaryPostgres
 from devstack.waiting import wait_until
 from tests.support import metric_value, scrape, seed_six_states
 from webhooks import create_app
+from worker.domain.request import target_key
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
 from worker.ledger.records import CallMade
@@ -146,8 +147,10 @@ def test_the_migration_counts_the_rows_already_there(empty_ledger_url: str) -> N
     """A ledger filled before the tallies existed is counted when it is upgraded."""
     engine = create_ledger_engine(empty_ledger_url)
     try:
-        command.upgrade(alembic_config(engine), "0003")
+        # Filled by today's code, then taken back to before the tallies (the rows stay).
+        upgrade_ledger(engine)
         fill_job(engine, "before-the-tallies", 60, run=40)
+        command.downgrade(alembic_config(engine), "0003")
         upgrade_ledger(engine)
         assert tallied(engine) == truth(engine)
         fill_job(engine, "after-the-tallies", 10)
@@ -211,3 +214,19 @@ def test_a_scrape_costs_the_same_with_10_or_10000_calls_recorded(engine: Engine,
     labels = {"provider": "bambora", "operation": "get_payment"}
     assert metric_value(scrape(few_text), name, **labels) == 9
     assert metric_value(scrape(many_text), name, **labels) == 9999
+
+
+def test_the_find_jobs_migration_keys_the_legs_already_there(empty_ledger_url: str) -> None:
+    """Legs stored before 0007 get their target key (batch id, code or reference) on upgrade."""
+    engine = create_ledger_engine(empty_ledger_url)
+    try:
+        upgrade_ledger(engine)
+        fill_job(engine, "before-the-keys", 3)
+        command.downgrade(alembic_config(engine), "0006")
+        upgrade_ledger(engine)
+        with engine.connect() as conn:
+            keyed = conn.execute(select(legs.c.target, legs.c.target_key)).all()
+        assert len(keyed) == 3
+        assert all(key and key == target_key(target) for target, key in keyed)
+    finally:
+        engine.dispose()

@@ -21,7 +21,7 @@ COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text
 SERVICES: dict[str, Any] = COMPOSE["services"]
 CANCELFLOW = ("worker", "beat", "webhooks")
 # In the contract's Configuration table but not (yet) read by any process.
-CONTRACT_ONLY = {"CANCELFLOW_NOTIFY_SECRET"}
+CONTRACT_ONLY: set[str] = set()
 SETTINGS = {f"CANCELFLOW_{name.upper()}" for name in Settings.model_fields} | CONTRACT_ONLY
 SECRETS = {f"CANCELFLOW_{name.upper()}" for name, field in Settings.model_fields.items()
            if "SecretStr" in str(field.annotation)} | CONTRACT_ONLY

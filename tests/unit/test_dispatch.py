@@ -6,6 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from worker.dispatch import CeleryDispatcher
+from worker.domain.states import Provider
+from worker.domain.task_label import TaskLabel
+
+JOB = "5b1c0f7e-0000-4000-8000-000000000001"
 
 
 class RecordingApp:
@@ -20,7 +24,8 @@ class RecordingApp:
 
 def test_each_port_call_sends_its_task_on_the_internal_queue() -> None:
     """Given a dispatcher over an app, when each port method is called, then the app sends the
-    named task with the arguments, a countdown only when there is one, and no retry for pages."""
+    named task with the arguments, a countdown only when there is one, no retry for pages, and
+    readable args (the leg count when no label is given)."""
     app = RecordingApp()
     dispatcher = CeleryDispatcher(app)  # type: ignore[arg-type]
 
@@ -33,12 +38,29 @@ def test_each_port_call_sends_its_task_on_the_internal_queue() -> None:
     dispatcher.page_arrived("81234", "bulk-1")
 
     internal = {"queue": "cancelflow.internal"}
+    one, none = {"argsrepr": "legs=1", "kwargsrepr": "{}"}, {"kwargsrepr": "{}"}
     assert app.sent == [
-        ("cancelflow.process_leg", {"args": ["leg-1"], **internal, "countdown": None}),
-        ("cancelflow.process_leg", {"args": ["leg-2"], **internal, "countdown": 7.5}),
-        ("cancelflow.process_legs", {"args": [["leg-3", "leg-4"]], **internal}),
-        ("cancelflow.read_evidence", {"args": ["leg-5"], **internal}),
-        ("cancelflow.settle_callbacks", {"args": ["leg-6"], **internal}),
-        ("cancelflow.recover_callbacks", {"args": ["leg-7"], **internal}),
-        ("cancelflow.page_arrived", {"args": ["81234", "bulk-1"], **internal, "retry": False}),
+        ("cancelflow.process_leg", {"args": ["leg-1"], **internal, "countdown": None, **one}),
+        ("cancelflow.process_leg", {"args": ["leg-2"], **internal, "countdown": 7.5, **one}),
+        ("cancelflow.process_legs", {"args": [["leg-3", "leg-4"]], **internal,
+                                     "argsrepr": "legs=2", **none}),
+        ("cancelflow.read_evidence", {"args": ["leg-5"], **internal, **one}),
+        ("cancelflow.settle_callbacks", {"args": ["leg-6"], **internal, **one}),
+        ("cancelflow.recover_callbacks", {"args": ["leg-7"], **internal, **one}),
+        ("cancelflow.page_arrived", {"args": ["81234", "bulk-1"], **internal, "retry": False,
+                                     "argsrepr": "bulk_payment=81234 code=bulk-1", **none}),
     ]
+
+
+def test_a_label_names_the_job_provider_and_leg_count_not_the_leg_ids() -> None:
+    """Given a label, when a batch is dispatched, then its readable args (what Flower shows)
+    name the job, the provider and how many legs, never the leg ids or targets."""
+    app = RecordingApp()
+    dispatcher = CeleryDispatcher(app)  # type: ignore[arg-type]
+
+    dispatcher.process_legs(["leg-a", "leg-b"], label=TaskLabel.of(JOB, Provider.BAMBORA, 2))
+    dispatcher.process_leg("leg-a", 2.5, label=TaskLabel.of(JOB, Provider.PAYWALL))
+
+    assert [options["argsrepr"] for _, options in app.sent] == [
+        f"job={JOB} provider=bambora legs=2", f"job={JOB} provider=paywall legs=1"]
+    assert app.sent[0][1]["args"] == [["leg-a", "leg-b"]]

@@ -7,9 +7,11 @@ its errors, not a guess. Money with real consequences should not be inferred.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -81,6 +83,20 @@ class Expect(_Strict):
         return parsed
 
 
+class ReplyTo(_Strict):
+    """Where the job's outcome is published as a Celery task message (issue 17)."""
+
+    task: NonEmpty
+    queue: NonEmpty
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("notify_url must be an http or https URL with a host")
+    return value
+
+
 class CancellationRequest(_Strict):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
@@ -88,6 +104,14 @@ class CancellationRequest(_Strict):
     mirror: bool = False
     legs: Annotated[list[Leg], Field(min_length=1, max_length=MAX_LEGS)]
     expect: Expect | None = None
+    # Outcomes (issue 17): a signed webhook and/or a Celery message when the job ends.
+    notify_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    reply_to: ReplyTo | None = None
+
+    @field_validator("notify_url", mode="after")
+    @classmethod
+    def _notify_url_is_http(cls, value: str | None) -> str | None:
+        return _http_url(value) if value is not None else None
 
 
 def job_id_for_key(idempotency_key: str) -> uuid.UUID:
@@ -121,6 +145,19 @@ def describe_errors(exc: ValidationError) -> list[dict[str, str]]:
         {"field": ".".join(str(part) for part in err["loc"]) or "request", "error": err["msg"]}
         for err in exc.errors(include_url=False, include_input=False)
     ]
+
+
+# The field that names a leg's target at its provider: what `GET /api/v1/jobs?target=` matches.
+TARGET_KEY_FIELDS = ("batch_id", "merchant_unique_code", "payment_reference")
+
+
+def target_key(target: Mapping[str, Any]) -> str | None:
+    """The batch id, merchant unique code or payment reference a target is found by."""
+    for name in TARGET_KEY_FIELDS:
+        value = target.get(name)
+        if value:
+            return str(value)
+    return None
 
 
 def target_of(leg: SixDot50Leg | PaywallLeg | BamboraLeg) -> dict[str, str]:

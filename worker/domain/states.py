@@ -100,3 +100,6 @@ class Reason(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     CALLBACK_TIMEOUT = "callback_timeout"
     PROVIDER_ERROR = "provider_error"
+    # issue 17: operator actions
+    ABANDONED = "abandoned"
+    RESOLVED_BY_OPERATOR = "resolved_by_operator"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from worker.domain.request import target_key
 from worker.domain.states import JobState, LegState
 from worker.ledger.insert_once import insert_once
 from worker.ledger.records import JobRecord, LegRecord, NewJob, NewLeg
@@ -49,6 +50,7 @@ def leg_row(leg: NewLeg) -> dict[str, Any]:
         "target": leg.target,
         "state": (LegState.IN_FLIGHT if claimed else LegState.PENDING).value,
         "match_key": leg.match_key,
+        "target_key": target_key(leg.target),
         "lease_token": leg.lease.token if leg.lease else None,
         "lease_expires_at": leg.lease.expires_at if leg.lease else None,
         "attempts": int(claimed),

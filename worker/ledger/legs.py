@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Executable, and_, bindparam, func, or_, select, update
 
-from worker.domain.states import LegState, Provider
+from worker.domain.states import LegState, Provider, Reason
 from worker.ledger.records import LegClaim, LegFinish, LegRecord, leg_reconciliation_as_stored
 from worker.ledger.rows import leg_record, stored_values
 from worker.ledger.tables import legs
@@ -182,6 +182,20 @@ class SqlLegRepository:
             .where(legs.c.state.in_(WAITING_STATES), legs.c.next_attempt_at <= now)
             .order_by(legs.c.next_attempt_at)
             .limit(limit))
+
+    def reject_unsent(self, job_id: str, reason: Reason, detail: str | None,
+                      now: datetime) -> int:
+        """End every leg of the job no provider was called for (pending, no attempt)
+        ``rejected`` with ``reason``, in one statement: a compare-and-set on each row's state,
+        so a leg a worker claims meanwhile is left alone. How many ended."""
+        result = self.conn.execute(
+            update(legs)
+            .where(legs.c.job_id == job_id, legs.c.state == LegState.PENDING.value,
+                   legs.c.attempts == 0)
+            .values(state=LegState.REJECTED.value, reason=reason.value, detail=detail,
+                    next_attempt_at=None, updated_at=now, version=legs.c.version + 1)
+        )
+        return int(result.rowcount)
 
     def waiting_for(self, bulk_payment_id: str, code: str) -> list[LegRecord]:
         return self._select(select(legs).where(

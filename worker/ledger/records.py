@@ -174,3 +174,26 @@ class PageTotals:
     page_number: int
     total_pages: int
     totals: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    job_id: str
+    type: str
+    at: datetime
+    note: str | None = None
+    leg_id: str | None = None
+    actor: str | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    id: int
+    job_id: str
+    leg_id: str | None
+    type: str
+    actor: str | None
+    note: str | None
+    details: dict[str, Any] | None
+    created_at: datetime

@@ -116,11 +116,16 @@ legs = Table(
     Column("provisional_evidence", NULLABLE_JSON, nullable=True),
     Column("evidence_deadline", UTCDateTime(), nullable=True),
     Column("evidence_reads", Integer, nullable=False, default=0),
+    # The batch id, merchant unique code or payment reference the leg's target is found by
+    # (`GET /api/v1/jobs?target=`); indexed, as is the provider, for the jobs list's filters.
+    Column("target_key", String(200), nullable=True),
     UniqueConstraint("job_id", "position", name="uq_legs_job_position"),
     Index("ix_legs_job_state", "job_id", "state"),
     Index("ix_legs_state_next", "state", "next_attempt_at"),
     Index("ix_legs_match_key", "match_key"),
     Index("ix_legs_reference", "provider_reference"),
+    Index("ix_legs_target_key", "target_key", "job_id"),
+    Index("ix_legs_provider_job", "provider", "job_id"),
 )
 
 attempts = Table(
@@ -161,6 +166,23 @@ callback_pages = Table(
     Index("ix_callback_pages_code", "merchant_unique_code"),
 )
 
+# issue 17: what happened to a job besides its legs' own rounds, newest last (the job's
+# ``events``): operator actions (retry, resolve, abandon) with their note, and idempotency
+# conflicts. Written once, never updated. Migration 0006.
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(UUID_LEN), ForeignKey("jobs.id"), nullable=False),
+    Column("leg_id", String(UUID_LEN), nullable=True),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(200), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("details", NULLABLE_JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_job_events_job", "job_id", "id"),
+)
+
 # Provider call latency buckets of the metrics histogram, in milliseconds (cumulative: a call
 # counts in every bucket whose bound is at or above its latency). Fixed by migration 0003.
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -199,4 +221,28 @@ call_tallies = Table(
     Column("calls", BigInteger, nullable=False),
     Column("total_ms", Float, nullable=False),
     *(Column(latency_column(bound), BigInteger, nullable=False) for bound in LATENCY_BOUNDS_MS),
+)
+
+# Outcomes (issue 17): the outbox of what a job owes its producer once it ends, a row per
+# (job, kind, final state): the unique constraint is "once per final state". Kinds: `webhook`
+# (destination {"url"}) and `reply` (destination {"task", "queue"}). Status pending, delivered or
+# failed; a pending row is due at next_attempt_at (the sweep re-dispatches overdue ones).
+outcome_deliveries = Table(
+    "outcome_deliveries",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("job_id", String(UUID_LEN), ForeignKey("jobs.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("final_state", String(32), nullable=False),
+    Column("destination", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", String(200), nullable=True),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("job_id", "kind", "final_state", name="uq_outcome_once_per_state"),
+    Index("ix_outcome_status_next", "status", "next_attempt_at"),
 )

@@ -10,13 +10,17 @@ from sqlalchemy import Connection, Engine
 from worker.ledger.attempts import SqlAttemptRepository
 from worker.ledger.callback_pages import SqlCallbackPageRepository
 from worker.ledger.engine import DURABLE, READ_ONLY, writer_lock
+from worker.ledger.events import SqlEventRepository
 from worker.ledger.jobs import SqlJobRepository
 from worker.ledger.legs import SqlLegRepository
+from worker.ledger.outcomes import SqlOutcomeRepository
 from worker.services.unit_of_work import (
     AttemptRepository,
     CallbackPageRepository,
+    EventRepository,
     JobRepository,
     LegRepository,
+    OutcomeRepository,
 )
 
 
@@ -85,6 +89,8 @@ class SqlUnitOfWork(_Transaction):
     legs: LegRepository
     attempts: AttemptRepository
     callback_pages: CallbackPageRepository
+    events: EventRepository
+    outcomes: OutcomeRepository
 
     def __enter__(self) -> Self:
         conn = self._begin()
@@ -92,6 +98,8 @@ class SqlUnitOfWork(_Transaction):
         self.legs = SqlLegRepository(conn)
         self.attempts = SqlAttemptRepository(conn)
         self.callback_pages = SqlCallbackPageRepository(conn)
+        self.events = SqlEventRepository(conn)
+        self.outcomes = SqlOutcomeRepository(conn)
         return self
 
 

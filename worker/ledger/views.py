@@ -19,10 +19,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState, Provider
 from worker.ledger.engine import READ_ONLY
+from worker.ledger.events import SqlEventRepository
 from worker.ledger.folds import fold_tallies
-from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
+from worker.ledger.outcomes import SqlOutcomeRepository
+from worker.ledger.records import AttemptRecord, JobEvent, JobRecord, LegRecord
 from worker.ledger.rows import ATTEMPT_SUMMARY, attempt_record, job_record, leg_record
 from worker.ledger.tables import (
     LATENCY_BOUNDS_MS,
@@ -206,6 +209,14 @@ class LedgerViews:
         query = select(func.min(jobs.c.created_at)).where(jobs.c.state == state.value)
         value: datetime | None = self.conn.execute(query).scalar()
         return value
+
+    def events_of(self, job_id: str, limit: int) -> list[JobEvent]:
+        """The job's newest ``limit`` events, oldest first (issue 17)."""
+        return SqlEventRepository(self.conn).of_job(job_id, limit)
+
+    def notifications_of(self, job_id: str) -> list[OutcomeDelivery]:
+        """The job's outcome deliveries, oldest first (issue 17)."""
+        return SqlOutcomeRepository(self.conn).of_job(job_id)
 
     def call_tally(self) -> list[CallTally]:
         """Provider calls that finished with a latency, by provider and operation."""

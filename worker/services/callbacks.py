@@ -28,6 +28,7 @@ from worker.providers.paywall.adapter import CURRENCY
 from worker.providers.paywall.callbacks import CallbackPage
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
+from worker.services.outcomes import dispatch_outcomes
 from worker.services.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def _complete_operation(uow: AbstractUnitOfWork, leg: LegRecord,
 def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
     """End a waiting Paywall leg if its pages are complete; None when it still waits."""
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as uow:
         leg = uow.legs.get(leg_id)
         if leg is None or leg.state not in WAITING:
@@ -143,8 +145,9 @@ def settle_leg(ctx: Context, leg_id: str) -> LegState | None:
             updated_at=now,
         ):
             return None
-        refresh_job(uow, leg.job_id, now)
+        refresh_job(uow, leg.job_id, now, owed)
         uow.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     log.info("leg %s: %s from %s callback page(s)", leg_id, final_state.value, bulk_id)
     return final_state
 

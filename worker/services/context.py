@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from worker.domain.rounds import RetryPolicy
 from worker.domain.states import Provider
@@ -39,6 +40,10 @@ class Context:
     # drive each step by hand leave it off).
     inline_first_round: bool = False
     pools: ProviderPools = field(default_factory=ProviderPools)
+    # Outcomes (issue 17): whether CANCELFLOW_NOTIFY_SECRET is set (else notify_url is invalid).
+    notify_configured: bool = False
+    # Outcomes (issue 17): the job as GET /api/v1/jobs/{id} shows it (the read side's view).
+    read_job: Callable[[str], dict[str, Any] | None] | None = None
 
     def uow(self, *, read_only: bool = False, durable: bool = False) -> AbstractUnitOfWork:
         """A new unit of work (``worker.services.unit_of_work``)."""

@@ -19,6 +19,7 @@ from worker.domain.reconciliation import (
 from worker.domain.states import JobState, LegState
 from worker.ledger.records import JobRecord
 from worker.services.outcome_log import job_ended
+from worker.services.outcomes import owe_outcomes
 from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,12 @@ def reconcile_job(job: JobRecord, legs: list[LegView]) -> JobReconciliation:
                      mirror=bool((job.request or {}).get("mirror")))
 
 
-def refresh_job(uow: AbstractUnitOfWork, job_id: str, now: datetime) -> JobState | None:
+def refresh_job(uow: AbstractUnitOfWork, job_id: str, now: datetime,
+                owed: list[str] | None = None) -> JobState | None:
     """Recompute the job's state (and, once its legs are final, its reconciliation).
+
+    When the job becomes final, the outcomes its request asks for are owed in this transaction
+    and their ids added to ``owed``, for the caller to dispatch after its commit (issue 17).
 
     The job's row is locked first: on PostgreSQL two workers recording legs of one job would
     otherwise each count the legs without the other's change, and both could leave the job
@@ -67,6 +72,10 @@ def refresh_job(uow: AbstractUnitOfWork, job_id: str, now: datetime) -> JobState
         uow.jobs.set_state(job_id, state, recon_json, now)
         if state is not job.state and state.is_final:
             job_ended(job_id, state, counts)
+            # Outcomes (issue 17): the outbox rows, in the transaction that ends the job.
+            ids = owe_outcomes(uow, job, state, now)
+            if owed is not None:
+                owed.extend(ids)
         elif state is not job.state:
             log.debug("job %s: %s -> %s", job_id, job.state.value, state.value)
     return state

@@ -22,11 +22,13 @@ from datetime import datetime, timedelta
 from worker.domain.reconciliation import leg_reconciliation, leg_reconciliation_without_figures
 from worker.domain.rounds import LegAtClaim, claimable
 from worker.domain.states import JobState, LegState, can_transition
+from worker.domain.task_label import TaskLabel
 from worker.ledger.records import CallMade, LegClaim, LegFinish, LegRecord
 from worker.services.context import Context
 from worker.services.evidence import after_read
 from worker.services.jobs import refresh_job
 from worker.services.outcome_log import last_answer, leg_ended
+from worker.services.outcomes import dispatch_outcomes
 from worker.services.rounds import CallLog, Claim, RoundResult, run_round, try_read_evidence
 from worker.services.unit_of_work import AbstractUnitOfWork
 
@@ -116,10 +118,12 @@ def run_claimed(ctx: Context, claims: Sequence[Claim]) -> list[LegStep]:
     steps = record_results(ctx, results)
     for result, step in zip(results, steps, strict=True):
         if step.retry_in is not None:
-            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in)
+            ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in,
+                                       label=TaskLabel.for_leg(result.claim.leg))
         elif step.state in WAITING_STATES:
             # Pages may have arrived before the operation's id was recorded.
-            ctx.dispatcher.settle_callbacks(result.claim.leg.id)
+            ctx.dispatcher.settle_callbacks(result.claim.leg.id,
+                                            label=TaskLabel.for_leg(result.claim.leg))
     return steps
 
 
@@ -131,7 +135,7 @@ def process_leg(ctx: Context, leg_id: str) -> LegStep:
     result = run_round(ctx, claims[0])
     step = record_results(ctx, [result])[0]
     if step.state in WAITING_STATES:
-        ctx.dispatcher.settle_callbacks(leg_id)
+        ctx.dispatcher.settle_callbacks(leg_id, label=TaskLabel.for_leg(claims[0].leg))
     return step
 
 def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep]:
@@ -151,6 +155,7 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         values = {"needs_resolve": False, "next_attempt_at": None, **result.values,
                   "state": result.state, "updated_at": now}
         finishes.append(LegFinish(leg, result.claim.version, values, delta.get(leg.id, 0)))
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as uow:
         applied = uow.legs.finish_many(finishes)
         for result in (r for r in results if r.claim.leg.id in applied):
@@ -160,8 +165,9 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         # A leg whose change did not apply still made its calls: count them on it.
         uow.legs.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
         for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
-            refresh_job(uow, job_id, now)
+            refresh_job(uow, job_id, now, owed)
         uow.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     steps = []
     for result in results:
         if result.claim.leg.id in applied:
@@ -212,6 +218,7 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
     calls = CallLog(ctx.clock)
     evidence = try_read_evidence(driver, leg, calls)
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as uow:
         for call in calls.made():
             uow.attempts.add(leg_id, call)
@@ -231,6 +238,7 @@ def refresh_evidence(ctx: Context, leg_id: str) -> bool:
             values["detail"] = "; ".join(d for d in (current.detail, decided.note) if d)
         applied = uow.legs.update(leg_id, current.version, updated_at=now, **values)
         if applied and ended:
-            refresh_job(uow, leg.job_id, now)
+            refresh_job(uow, leg.job_id, now, owed)
         uow.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     return applied and ended

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from worker.domain.outcomes import Outcome, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider
+from worker.domain.task_label import TaskLabel
 from worker.providers.calls import CallObserver
 
 
@@ -68,14 +70,41 @@ class CallbackRecovery(Protocol):
 
 
 class Dispatcher(Protocol):
-    """Enqueues internal work. Every task is idempotent, so a duplicate dispatch is harmless."""
+    """Enqueues internal work. Every task is idempotent, so a duplicate dispatch is harmless.
 
-    def process_leg(self, leg_id: str, countdown: float = 0) -> None: ...
+    ``label`` names the job and provider a message works for (what Flower shows as its args).
+    """
 
-    def process_legs(self, leg_ids: list[str]) -> None: ...
+    def process_leg(self, leg_id: str, countdown: float = 0, *,
+                    label: TaskLabel | None = None) -> None: ...
 
-    def read_evidence(self, leg_id: str) -> None: ...
+    def process_legs(self, leg_ids: list[str], *, label: TaskLabel | None = None) -> None: ...
 
-    def settle_callbacks(self, leg_id: str) -> None: ...
+    def read_evidence(self, leg_id: str, *, label: TaskLabel | None = None) -> None: ...
 
-    def recover_callbacks(self, leg_id: str) -> None: ...
+    def settle_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None: ...
+
+    def recover_callbacks(self, leg_id: str, *, label: TaskLabel | None = None) -> None: ...
+    # Outcomes (issue 17): send one owed webhook or reply message (worker/services/outcomes.py).
+    def deliver_outcome(self, delivery_id: str, countdown: float = 0) -> None: ...
+
+
+# Outcomes (issue 17): how a finished job's outcome reaches its producer.
+
+
+class DeliveryError(Exception):
+    """A delivery did not get through (no answer, broker refused); ``error`` names the class."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class OutcomeChannels(Protocol):
+    def post_webhook(self, url: str, msg_id: str, when: datetime, body: bytes) -> int:
+        """POST the body signed (Standard Webhooks); the HTTP status, or DeliveryError."""
+        ...
+
+    def publish_reply(self, task: str, queue: str, job: dict[str, Any]) -> None:
+        """Publish Celery task ``task`` to ``queue`` with kwargs={"job": job}, or DeliveryError."""
+        ...

@@ -22,6 +22,7 @@ from worker.services.callbacks import WAITING, _Sum, evidence_from, settle_leg
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
 from worker.services.outcome_log import leg_ended
+from worker.services.outcomes import dispatch_outcomes
 from worker.services.ports import CallbackRecovery, ResultStatus
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def _from_query(ctx: Context, leg_id: str, recovery: CallbackRecovery,
         return "query_incomplete"
     evidence = evidence_from(scope, total, leg.expected_count, Source.PAYWALL_QUERY)
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as uow:
         current = uow.legs.get(leg_id)
         if current is None or current.state not in WAITING or not uow.legs.update(
@@ -104,13 +106,15 @@ def _from_query(ctx: Context, leg_id: str, recovery: CallbackRecovery,
             updated_at=now,
         ):
             return "settled"
-        refresh_job(uow, current.job_id, now)
+        refresh_job(uow, current.job_id, now, owed)
         uow.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     return "recovered_from_query"
 
 
 def _give_up(ctx: Context, leg_id: str) -> str:
     now = ctx.clock()
+    owed: list[str] = []  # outcomes (issue 17)
     with ctx.uow() as uow:
         leg = uow.legs.get(leg_id)
         if leg is None or leg.state not in WAITING:
@@ -125,7 +129,8 @@ def _give_up(ctx: Context, leg_id: str) -> str:
             updated_at=now,
         ):
             leg_ended(leg, LegState.FAILED, Reason.CALLBACK_TIMEOUT.value, detail)
-            refresh_job(uow, leg.job_id, now)
+            refresh_job(uow, leg.job_id, now, owed)
             uow.commit()
+    dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     return "failed"
 

@@ -28,9 +28,12 @@ from worker.domain.request import (
     usable_idempotency_key,
 )
 from worker.domain.states import JobState, LegState, Provider
+from worker.domain.task_label import TaskLabel
 from worker.ledger.records import Lease, NewJob, NewLeg
 from worker.services.context import Context
+from worker.services.idempotency import note_conflict
 from worker.services.legs import INTENT, Claim, run_claimed
+from worker.services.outcomes import notify_refusal
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ def submit(
             request = CancellationRequest.model_validate(payload)
         except ValidationError as exc:
             errors.extend(describe_errors(exc))
+    if request is not None and (refused := notify_refusal(request, ctx.notify_configured)):
+        errors.extend(refused)  # outcomes (issue 17): nothing could sign its webhook
+        request = None
     if request is None:
         return store_invalid(ctx, usable_idempotency_key(payload), errors, raw)
     return _store_valid(ctx, request, raw)
@@ -134,6 +140,7 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
             existing = uow.jobs.get(job_id)
             assert existing is not None
             state = existing.state
+            note_conflict(uow, job_id, request, raw, now)
             # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
             # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
             waiting = [(leg.id, leg.provider)
@@ -142,7 +149,7 @@ def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submit
     if not created:
         log.info("job %s: idempotency key seen before; answering the existing job", job_id)
     try:
-        _dispatch_in_batches(ctx, waiting)
+        _dispatch_in_batches(ctx, waiting, job_id)
     finally:
         # Legs claimed above are ours to run even if the broker refused the dispatch (an
         # outage): the sweep dispatches the others again, these would wait for their lease.
@@ -164,7 +171,7 @@ def _first_batch(ctx: Context, legs: list[NewLeg]) -> list[NewLeg]:
     return [leg for leg in legs if leg.provider is provider][:size]
 
 
-def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None:
+def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]], job_id: str) -> None:
     """Batches of one provider, no larger than its concurrency, so no call waits for a slot
     (a queued call would eat into the lease the batch was claimed with)."""
     by_provider: dict[Provider, list[str]] = {}
@@ -173,4 +180,5 @@ def _dispatch_in_batches(ctx: Context, legs: list[tuple[str, Provider]]) -> None
     for provider, ids in by_provider.items():
         size = max(1, min(BATCH_SIZE, ctx.pools.limit(provider)))
         for start in range(0, len(ids), size):
-            ctx.dispatcher.process_legs(ids[start : start + size])
+            batch = ids[start : start + size]
+            ctx.dispatcher.process_legs(batch, label=TaskLabel.of(job_id, provider, len(batch)))

@@ -14,7 +14,9 @@ from datetime import timedelta
 
 from worker.domain.evidence_wait import read_interval
 from worker.domain.states import LegState
+from worker.domain.task_label import TaskLabel
 from worker.services.context import Context
+from worker.services.outcomes import redispatch_overdue_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,12 @@ def sweep(ctx: Context) -> SweepReport:
         waiting = uow.legs.waiting_due(now, SWEEP_BATCH)
         uow.commit()
     for leg in [*overdue, *expired]:
-        ctx.dispatcher.process_leg(leg.id)
+        ctx.dispatcher.process_leg(leg.id, label=TaskLabel.for_leg(leg))
     for leg in unread:
-        ctx.dispatcher.read_evidence(leg.id)
+        ctx.dispatcher.read_evidence(leg.id, label=TaskLabel.for_leg(leg))
     for leg in waiting:
-        ctx.dispatcher.recover_callbacks(leg.id)
+        ctx.dispatcher.recover_callbacks(leg.id, label=TaskLabel.for_leg(leg))
+    redispatch_overdue_outcomes(ctx)  # outcomes (issue 17): owed deliveries whose message was lost
     report = SweepReport(len(overdue), len(expired), len(unread), len(waiting))
     if overdue or expired or unread:
         log.info("sweep: %s", report)

@@ -14,15 +14,18 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from worker.domain.states import JobState, LegState
+from worker.domain.deliveries import DeliveryStatus, OutcomeDelivery, OutcomeKind
+from worker.domain.states import JobState, LegState, Reason
 from worker.ledger.records import (
     AttemptRecord,
     CallMade,
+    JobEvent,
     JobRecord,
     LegClaim,
     LegFinish,
     LegRecord,
     NewCallbackPage,
+    NewEvent,
     NewJob,
     NewLeg,
     PageTotals,
@@ -102,6 +105,11 @@ class LegRepository(Protocol):
         """Legs waiting on callbacks past their deadline (oldest first)."""
         ...
 
+    def reject_unsent(self, job_id: str, reason: Reason, detail: str | None,
+                      now: datetime) -> int:
+        """End the job's never-sent legs (pending, no attempt) ``rejected``; how many."""
+        ...
+
     def waiting_for(self, bulk_payment_id: str, code: str) -> list[LegRecord]:
         """Waiting Paywall legs a page may belong to: by operation id, else by code."""
         ...
@@ -150,11 +158,48 @@ class CallbackPageRepository(Protocol):
     def count(self) -> int: ...
 
 
+class EventRepository(Protocol):
+    def add(self, event: NewEvent) -> None:
+        """Append an event to its job."""
+        ...
+
+    def of_job(self, job_id: str, limit: int) -> list[JobEvent]:
+        """The job's newest ``limit`` events, oldest first."""
+        ...
+
+
+class OutcomeRepository(Protocol):
+    """The outbox of what finished jobs owe their producers (issue 17)."""
+
+    def owe(self, job_id: str, kind: OutcomeKind, final_state: str,
+            destination: dict[str, str], now: datetime) -> str | None:
+        """Owe one delivery, due now; its id, or None when it was owed already."""
+        ...
+
+    def get(self, delivery_id: str) -> OutcomeDelivery | None: ...
+
+    def claim(self, delivery: OutcomeDelivery, now: datetime, until: datetime) -> bool:
+        """Take the next attempt (compare-and-set on attempts)."""
+        ...
+
+    def record(self, delivery_id: str, attempt: int, *, status: DeliveryStatus,
+               last_status: int | None, last_error: str | None,
+               next_attempt_at: datetime | None, now: datetime) -> bool:
+        """Record how attempt ``attempt`` went, unless a later one has been claimed."""
+        ...
+
+    def overdue(self, before: datetime, limit: int) -> list[str]: ...
+
+    def mark_swept(self, delivery_ids: Sequence[str], now: datetime) -> None: ...
+
+
 class AbstractUnitOfWork(Protocol):
     jobs: JobRepository
     legs: LegRepository
     attempts: AttemptRepository
     callback_pages: CallbackPageRepository
+    events: EventRepository
+    outcomes: OutcomeRepository
 
     def __enter__(self) -> Self: ...
 

@@ -5,12 +5,14 @@ from the ledger's engine (``worker.ledger.views.LedgerReads``).
 """
 
 from worker.services.views.jobs import (
+    JOB_EVENTS,
     JOB_LEGS,
     LEGS_PAGE_MAX,
     LISTED_LEGS,
     JobPage,
     LegPage,
     check_jobs_cursor,
+    event_json,
     get_job,
     get_legs,
     iter_legs,
@@ -22,6 +24,7 @@ from worker.services.views.jobs import (
 from worker.services.views.read_side import LedgerUnavailable, ReadSide
 
 __all__ = [
+    "JOB_EVENTS",
     "JOB_LEGS",
     "LEGS_PAGE_MAX",
     "LISTED_LEGS",
@@ -30,6 +33,7 @@ __all__ = [
     "LegPage",
     "ReadSide",
     "check_jobs_cursor",
+    "event_json",
     "get_job",
     "get_legs",
     "iter_legs",

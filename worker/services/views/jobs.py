@@ -15,12 +15,20 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState
-from worker.services.views.read_side import JobRecord, LegRecord, LegTotals, ReadSide
+from worker.services.views.read_side import (
+    JobEvent,
+    JobRecord,
+    LegRecord,
+    LegTotals,
+    ReadSide,
+)
 
 JOB_LEGS = 1000  # legs listed with a job; the contract's figure
 LISTED_LEGS = 100  # legs listed with each job of a list; the contract's figure
 LEGS_PAGE_MAX = 1000  # the most legs one page of /jobs/{id}/legs answers
+JOB_EVENTS = 500  # the newest events listed with a job
 
 
 def _iso(value: Any) -> str | None:
@@ -49,8 +57,14 @@ def leg_counts_json(totals: LegTotals) -> dict[str, int]:
     return {state.value: totals.by_state.get(state, 0) for state in LegState}
 
 
+def event_json(event: JobEvent) -> dict[str, Any]:
+    return {"type": event.type, "at": _iso(event.created_at), "note": event.note,
+            "leg": event.leg_id, "actor": event.actor, "details": event.details or {}}
+
+
 def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
-             legs_next_cursor: str | None) -> dict[str, Any]:
+             legs_next_cursor: str | None,
+             events: list[JobEvent] | None = None) -> dict[str, Any]:
     recon = job.reconciliation or {"state": "pending", "differences": []}
     if job.state is JobState.INVALID:
         recon = {"state": "not_applicable", "differences": []}
@@ -65,6 +79,26 @@ def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
         "legs": [leg_json(leg) for leg in legs],
         "legs_next_cursor": legs_next_cursor,
         "reconciliation": recon,
+        # issue 17: a single job carries its (newest JOB_EVENTS) events; lists leave them out.
+        **({"events": [event_json(e) for e in events]} if events is not None else {}),
+    }
+
+
+def notification_json(delivery: OutcomeDelivery) -> dict[str, Any]:
+    """Outcomes (issue 17): one owed webhook or reply message, as the job lists it."""
+    return {
+        "kind": delivery.kind.value,
+        "url": delivery.destination.get("url"),
+        "reply_to": ({"task": delivery.destination["task"],
+                      "queue": delivery.destination["queue"]}
+                     if "task" in delivery.destination else None),
+        "final_state": delivery.final_state,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "last_http_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "delivered_at": _iso(delivery.delivered_at),
     }
 
 
@@ -110,9 +144,13 @@ def get_job(reads: ReadSide, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, 
             return None
         found = views.legs_from(job_id, 0, legs + 1)
         totals = views.leg_totals([job_id])[job_id]
+        events = views.events_of(job_id, JOB_EVENTS)
+        notifications = views.notifications_of(job_id)
     shown, more = found[:legs], len(found) > legs
     cursor = encode_leg_cursor(job_id, shown[-1].position + 1) if more and shown else None
-    return job_json(job, shown, totals, cursor)
+    answer = job_json(job, shown, totals, cursor, events)
+    answer["notifications"] = [notification_json(delivery) for delivery in notifications]
+    return answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState
-from worker.ledger.records import AttemptRecord, JobRecord, LegRecord
+from worker.ledger.records import AttemptRecord, JobEvent, JobRecord, LegRecord
 
-__all__ = ["AttemptRecord", "CallTally", "JobRecord", "LedgerUnavailable", "LegRecord",
+__all__ = ["AttemptRecord", "CallTally", "JobEvent", "JobRecord", "LedgerUnavailable", "LegRecord",
            "LegTotals", "ReadSide", "Snapshot"]
 
 
@@ -81,6 +82,10 @@ class Snapshot(Protocol):
     def oldest_job_in(self, state: JobState) -> datetime | None: ...
 
     def call_tally(self) -> list[CallTally]: ...
+
+    def events_of(self, job_id: str, limit: int) -> list[JobEvent]: ...
+
+    def notifications_of(self, job_id: str) -> list[OutcomeDelivery]: ...
 
 
 class ReadSide(Protocol):

@@ -206,3 +206,24 @@ def upgrade() -> None:
     triggers = _postgresql_triggers() if dialect == "postgresql" else _sqlite_triggers()
     for statement in [*triggers, *_seed()]:
         op.execute(statement)
+
+
+def downgrade() -> None:
+    """Back to before the tallies: their triggers, functions and tables go; the rows counted
+    stay where they are (an upgrade counts them again)."""
+    conn = op.get_bind()
+    if conn.dialect.name == "postgresql":
+        for trigger, table in conn.execute(sa.text(
+                "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname LIKE 'tally\\_%' AND NOT t.tgisinternal")).all():
+            op.execute(f'DROP TRIGGER "{trigger}" ON "{table}"')
+        for (function,) in conn.execute(sa.text(
+                "SELECT proname FROM pg_proc WHERE proname LIKE 'tally\\_%'")).all():
+            op.execute(f'DROP FUNCTION "{function}"()')
+    else:
+        for (trigger,) in conn.execute(sa.text(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND name LIKE 'tally\\_%' ESCAPE '\\'")).all():
+            op.execute(f'DROP TRIGGER "{trigger}"')
+    for table in ("call_tallies", "job_tallies", "leg_tallies"):
+        op.drop_table(table)
