@@ -20,10 +20,10 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine
 from standardwebhooks import Webhook
+
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from devstack.waiting import wait_until
-
 from tests.support import wait_for_job
 from worker.domain.deliveries import OutcomeKind
 from worker.ledger.uow import SqlUnitOfWorkFactory
