@@ -263,6 +263,15 @@ def cancelflow(ledger_url: str, *args: str) -> Result:
         load_settings.cache_clear()
 
 
+def one_error_line(result: Result) -> str:
+    """The single line the CLI wrote to stderr, after asserting it failed with nothing else."""
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 # Audit export and prune (issue 17): a job with known calls, ended when a test needs.
 
 def seed_called_job(engine: Engine, key: str, *, legs: int, calls: int, at: datetime,

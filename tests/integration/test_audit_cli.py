@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import Engine, func, select
 
-from tests.support import cancelflow, metric_value, scrape, seed_called_job
+from tests.support import cancelflow, metric_value, one_error_line, scrape, seed_called_job
 from webhooks import create_app
 from worker.domain.states import JobState
 from worker.ledger.tables import attempts, callback_pages, legs
@@ -22,14 +21,6 @@ from worker.settings import Settings
 
 OLD = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
 RECENT = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-
-
-def _one_error_line(result: Result) -> str:
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def _calls_of(engine: Engine, job_id: str) -> int:
@@ -67,10 +58,10 @@ def test_export_prints_csv_and_ndjson_and_writes_a_file(engine: Engine, ledger_u
     (["prune", "--older-than", "0"], "error: --older-than must be at least 1 (days)"),
     (["prune", "--older-than", "-3"], "error: --older-than must be at least 1 (days)"),
 ])
-def test_bad_export_and_prune_arguments_are_one_error_line(
+def test_bad_export_and_prune_arguments_areone_error_line(
         ledger_url: str, args: list[str], message: str) -> None:
     """An unknown job, format or a DAYS under 1: one line on stderr and a non-zero exit."""
-    assert _one_error_line(cancelflow(ledger_url, *args)) == message
+    assert one_error_line(cancelflow(ledger_url, *args)) == message
 
 
 def test_prune_removes_only_old_final_jobs_calls_and_page_bodies(engine: Engine,
