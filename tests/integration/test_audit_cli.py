@@ -16,7 +16,7 @@ from tests.support import cancelflow, metric_value, one_error_line, scrape, seed
 from webhooks import create_app
 from worker.domain.states import JobState
 from worker.ledger.tables import attempts, callback_pages, legs
-from worker.services.audit import FIELDS, PRUNED_NOTE
+from worker.services.audit import FIELDS, PRUNED_NOTE, prune
 from worker.settings import Settings
 
 OLD = datetime.now(UTC).replace(microsecond=0) - timedelta(days=40)
@@ -120,3 +120,12 @@ def test_prune_keeps_the_call_latency_histogram(engine: Engine, ledger_url: str)
     assert cancelflow(ledger_url, "prune", "--older-than", "30").exit_code == 0
     assert before[0] == 4 and calls() == before
     app.extensions["cancelflow"]["engine"].dispose()
+
+
+def test_prune_goes_through_every_batch(engine: Engine) -> None:
+    """With one job per transaction, every old final job is still pruned, each once."""
+    old = [seed_called_job(engine, f"batch-{n}", legs=1, calls=2, at=OLD,
+                           state=JobState.FAILED) for n in range(3)]
+    done = prune(engine, older_than_days=30, now=datetime.now(UTC), batch=1)
+    assert (done.jobs, done.attempts, done.page_bodies) == (3, 6, 0)
+    assert [_calls_of(engine, job) for job in old] == [0, 0, 0]
