@@ -25,7 +25,8 @@ from devstack.postgres import TemporaryPostgres
 from devstack.waiting import wait_until
 from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
-from worker.domain.states import Provider, Reason
+from worker.domain.states import JobState, Provider, Reason
+from worker.ledger.records import CallMade, NewCallbackPage
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver, CallRecord
@@ -261,3 +262,42 @@ def cancelflow(ledger_url: str, *args: str) -> Result:
         return CliRunner().invoke(app, list(args), env={"CANCELFLOW_DATABASE_URL": ledger_url})
     finally:
         load_settings.cache_clear()
+
+
+def one_error_line(result: Result) -> str:
+    """The single line the CLI wrote to stderr, after asserting it failed with nothing else."""
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# Audit export and prune (issue 17): a job with known calls, ended when a test needs.
+
+def seed_called_job(engine: Engine, key: str, *, legs: int, calls: int, at: datetime,
+                    state: JobState | None, paywall: bool = False) -> str:
+    """A job of ``legs`` legs with ``calls`` recorded calls each (a second apart, from ``at``),
+    then put in ``state`` at ``at`` (None: left as submitted). A Paywall job's one leg names
+    the operation ``bulk-<key>``, of which one callback page is stored."""
+    target = ({"provider": "paywall", "scope": "bulk", "merchant_unique_code": f"code-{key}",
+               "payment_date": at.date().isoformat()} if paywall else
+              {"provider": "bambora", "merchant": "T1"})
+    job_id = submit_job(engine, {"idempotency_key": key, "legs": [
+        {**target, **({} if paywall else {"payment_reference": f"{key}-{i}"})}
+        for i in range(legs)]}, at)
+    with SqlUnitOfWorkFactory(engine)() as uow:
+        for leg in uow.legs.of_job(job_id):
+            for n in range(calls):
+                started = at + timedelta(seconds=n, milliseconds=leg.position)
+                uow.attempts.add(leg.id, CallMade("cancel", started, CallRecord(
+                    leg.provider.value, "cancel", 200, "ok", 12.5 + n, provider_code='A,"1"',
+                    request_id=f"req-{n}", body="SECRET-BODY"), started + timedelta(seconds=1)))
+            if paywall:
+                uow.legs.update(leg.id, leg.version, provider_reference=f"bulk-{key}")
+                uow.callback_pages.add(NewCallbackPage(
+                    f"bulk-{key}", f"code-{key}", 1, 1, b"RAW-BODY", [], {"count": 1}, at))
+        if state is not None:
+            uow.jobs.set_state(job_id, state, None, at)
+        uow.commit()
+    return job_id

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
         "settings": settings,
         "engine": ledger.engine,
         "units": ledger.units,
+        "audit": ledger.audit,
         "reads": ledger.reads,
         "dispatcher": dispatcher or CeleryDispatcher(create_celery(settings)),
         "metrics": metrics.create_metrics(ledger.reads),
@@ -51,13 +52,14 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
     }
 
     # issue 17: operator_forms adds its routes to the dashboard's blueprint.
-    from webhooks import api, callbacks, dashboard, health, operator_api, operator_forms
+    from webhooks import api, audit_api, callbacks, dashboard, health, operator_api, operator_forms
 
     assert operator_forms.blueprint is dashboard.blueprint
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(operator_api.blueprint)  # issue 17
+    app.register_blueprint(audit_api.blueprint)  # issue 17: audit export
     app.register_blueprint(callbacks.blueprint)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(metrics.blueprint)

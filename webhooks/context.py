@@ -8,6 +8,7 @@ from flask import current_app
 
 from webhooks.login_throttle import LoginThrottle
 from worker.providers.paywall.callbacks import CallbackPage
+from worker.services.audit import AuditLedger
 from worker.services.callbacks import Stored, store_page
 from worker.services.unit_of_work import UnitOfWorkFactory
 from worker.services.views import ReadSide
@@ -33,6 +34,12 @@ def reads() -> ReadSide:
 def units() -> UnitOfWorkFactory:
     """The ledger's units of work, for the write use cases (callbacks, operator actions)."""
     value: UnitOfWorkFactory = current_app.extensions["cancelflow"]["units"]
+    return value
+
+
+def audit() -> AuditLedger:
+    """The ledger's audit port: a job's calls for export."""
+    value: AuditLedger = current_app.extensions["cancelflow"]["audit"]
     return value
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from webhooks import openapi_schemas as schemas
+from webhooks.audit_openapi import ATTEMPT, ATTEMPT_EXPORT, AUDIT_PATHS
 from webhooks.operator_openapi import EVENT, OPERATOR_PATHS, with_events
 from worker.domain.states import JobState
 from worker.services.views import LEGS_PAGE_MAX
@@ -32,6 +33,8 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Job": with_events(schemas.JOB),  # issue 17
                 "Event": EVENT,  # issue 17
+                "Attempt": ATTEMPT,  # issue 17: audit export
+                "AttemptExport": ATTEMPT_EXPORT,
                 "Notification": schemas.NOTIFICATION,
                 "Leg": schemas.LEG,
                 "LegReconciliation": schemas.LEG_RECONCILIATION,
@@ -61,6 +64,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": {
             **OPERATOR_PATHS,  # issue 17
+            **AUDIT_PATHS,  # issue 17: audit export
             "/api/v1/jobs/{id}": {
                 "get": {
                     "summary": "One job with its legs and reconciliation",

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from worker.domain.states import Provider
 from worker.ledger import create_ledger_engine, upgrade_ledger
+from worker.ledger.audit import SqlAuditLedger
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.ledger.views import LedgerReads
 from worker.providers.bambora.adapter import Bambora
@@ -25,6 +26,7 @@ from worker.providers.paywall.adapter import Paywall
 from worker.providers.paywall.driver import PaywallDriver
 from worker.providers.sixdot50.adapter import SixDot50
 from worker.providers.sixdot50.driver import SixDot50Driver
+from worker.services.audit import AuditLedger
 from worker.services.context import Context, RetryPolicy, utcnow
 from worker.services.pools import ProviderPools
 from worker.services.ports import Dispatcher, LegDriver
@@ -58,13 +60,14 @@ class OpenLedger:
     engine: Engine
     units: UnitOfWorkFactory
     reads: ReadSide
+    audit: AuditLedger
 
 
 def open_ledger(settings: Settings) -> OpenLedger:
     """The ledger with its schema brought up to date first."""
     engine = create_ledger_engine(settings.database_url)
     upgrade_ledger(engine)
-    return OpenLedger(engine, ledger_units(engine), LedgerReads(engine))
+    return OpenLedger(engine, ledger_units(engine), LedgerReads(engine), SqlAuditLedger(engine))
 
 
 class _NoCookies(httpx.Cookies):

@@ -1,4 +1,5 @@
-"""``cancelflow``: submit, status, report, retry, resolve, abandon, up, demo, sandbox, migrate.
+"""``cancelflow``: submit, status, report, retry, resolve, abandon, export, prune, up, demo,
+sandbox, migrate.
 
 Errors are one clear line on stderr and a non-zero exit; ``--json`` is for scripts.
 """
@@ -208,6 +209,17 @@ def abandon(job_id: str, note: Annotated[str, typer.Option(help="why")]) -> None
     if not note.strip():
         raise fail("--note must say why")
     _act(act)
+
+
+# issue 17: ``export`` and ``prune`` (worker.audit_commands), straight on the ledger.
+def _add_audit_commands() -> None:
+    from worker.audit_commands import export, prune
+
+    app.command()(export)
+    app.command()(prune)
+
+
+_add_audit_commands()
 
 
 @app.command()

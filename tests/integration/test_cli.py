@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from click.testing import Result
 from sqlalchemy import Engine, inspect
 
-from tests.support import cancelflow, seed_six_states
+from tests.support import cancelflow, one_error_line, seed_six_states
 from worker.ledger.views import LedgerReads
 from worker.services.views import get_job, list_jobs
 
@@ -28,15 +27,6 @@ REQUEST = {"idempotency_key": "order-4711-cancel", "reason": "customer request",
 def seeded(engine: Engine) -> list[str]:
     """Job ids of one job in each state (tests.support.seed_six_states), oldest first."""
     return seed_six_states(engine)
-
-
-def one_error_line(result: Result) -> str:
-    """The single line the CLI wrote to stderr, after asserting it failed with nothing else."""
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_status_of_an_unknown_id_is_one_error_line(ledger_url: str, seeded: list[str]) -> None:
