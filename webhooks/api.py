@@ -14,12 +14,12 @@ from flask.typing import ResponseReturnValue
 from webhooks.context import reads, settings
 from webhooks.openapi import openapi_document
 from worker.domain.request_schema import request_schema
-from worker.domain.states import JobState
 from worker.services.views import (
     LEGS_PAGE_MAX,
     check_jobs_cursor,
     get_job,
     get_legs,
+    job_filter,
     stream_jobs,
 )
 
@@ -100,19 +100,20 @@ def _cursor_arg() -> str | None:
     return cursor
 
 
+# The jobs list's filters (query parameters), each with an index behind it.
+FILTERS = ("state", "provider", "target", "idempotency_key", "since", "until")
+
+
 @blueprint.get("/jobs")
 @require_token
 def jobs() -> ResponseReturnValue:
-    state_arg = request.args.get("state")
-    state: JobState | None = None
-    if state_arg:
-        try:
-            state = JobState(state_arg)
-        except ValueError:
-            abort(400, f"state must be one of {', '.join(s.value for s in JobState)}")
+    try:
+        where = job_filter(**{name: request.args.get(name) or None for name in FILTERS})
+    except ValueError as exc:
+        abort(400, str(exc))
     limit = _int_arg("limit", 50, 1, 500)
     try:
-        next_cursor, listed = stream_jobs(reads(), state=state, limit=limit,
+        next_cursor, listed = stream_jobs(reads(), where=where, limit=limit,
                                           cursor=_cursor_arg())
     except ValueError:
         abort(400, "cursor is not one this API gave out")

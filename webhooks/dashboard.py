@@ -29,8 +29,8 @@ from werkzeug.wrappers import Response
 
 from webhooks import dashboard_rows as rows_
 from webhooks.context import login_throttle, reads, settings
-from worker.domain.states import JobState
-from worker.services.views import leg_json, list_jobs
+from worker.domain.states import JobState, Provider
+from worker.services.views import job_filter, leg_json, list_jobs
 from worker.services.views.dashboard import job_counts, job_detail
 
 blueprint = Blueprint("dashboard", __name__)
@@ -45,7 +45,7 @@ NOTES_ON_JOB = 100
 TIMELINE_ROWS = 500
 # Query parameters a sign-in may carry back to the page asked for; anything else is dropped, so
 # nothing a person pasted into a URL is copied into a redirect.
-KEPT_ARGS = ("state", "cursor", "legs")
+KEPT_ARGS = ("state", "provider", "q", "cursor", "legs")
 
 TONES = {
     "reconciled": "good", "matched": "good", "cancelled": "good", "refunded": "good",
@@ -166,13 +166,23 @@ def logout() -> ResponseReturnValue:
 @require_operator
 def jobs() -> ResponseReturnValue:
     state_arg = request.args.get("state") or None
+    provider = request.args.get("provider") or None
+    # The search box takes what a person has at hand: a target (batch id, merchant unique code,
+    # payment reference) or an idempotency key. Targets first; a key when no target matches.
+    q = (request.args.get("q") or "").strip() or None
     try:
-        state = JobState(state_arg) if state_arg else None
-    except ValueError:
-        abort(400, f"There is no job state {state_arg!r}.")
+        wheres = [job_filter(state=state_arg, provider=provider, target=q)]
+        if q:
+            wheres.append(job_filter(state=state_arg, provider=provider, idempotency_key=q))
+    except ValueError as exc:
+        abort(400, f"{exc}.")
+    state = wheres[0].state
     try:
-        page = list_jobs(reads(), state=state, limit=JOBS_PER_PAGE,
-                         cursor=request.args.get("cursor") or None)
+        for where in wheres:
+            page = list_jobs(reads(), where=where, limit=JOBS_PER_PAGE,
+                             cursor=request.args.get("cursor") or None)
+            if page.jobs:
+                break
     except ValueError:
         abort(400, "That page link is not one this dashboard gave out.")
     counts = job_counts(reads())
@@ -187,6 +197,8 @@ def jobs() -> ResponseReturnValue:
         counts=[(s.value, counts.get(s, 0)) for s in JobState],
         total=sum(counts.values()),
         state=state.value if state else "",
+        providers=[p.value for p in Provider],
+        search={"provider": provider or "", "q": q or ""},
         cursor=request.args.get("cursor") or None,
         next_cursor=page.next_cursor,
     )

@@ -7,7 +7,7 @@ from typing import Any
 from webhooks import openapi_schemas as schemas
 from webhooks.audit_openapi import ATTEMPT, ATTEMPT_EXPORT, AUDIT_PATHS
 from webhooks.operator_openapi import EVENT, OPERATOR_PATHS, with_events
-from worker.domain.states import JobState
+from worker.domain.states import JobState, Provider
 from worker.services.views import LEGS_PAGE_MAX
 
 
@@ -108,6 +108,19 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "state", "in": "query",
                          "schema": {"type": "string", "enum": [s.value for s in JobState]}},
+                        {"name": "provider", "in": "query",
+                         "schema": {"type": "string", "enum": [p.value for p in Provider]}},
+                        {"name": "target", "in": "query", "description":
+                         "a batch id, merchant unique code or payment reference, exactly",
+                         "schema": {"type": "string", "maxLength": 200}},
+                        {"name": "idempotency_key", "in": "query",
+                         "schema": {"type": "string", "maxLength": 200}},
+                        {"name": "since", "in": "query", "description":
+                         "accepted at or after (ISO-8601 with its offset)",
+                         "schema": {"type": "string", "format": "date-time"}},
+                        {"name": "until", "in": "query", "description":
+                         "accepted before (ISO-8601 with its offset)",
+                         "schema": {"type": "string", "format": "date-time"}},
                         {"name": "limit", "in": "query",
                          "schema": {"type": "integer", "minimum": 1, "maximum": 500,
                                     "default": 50}},

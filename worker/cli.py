@@ -130,23 +130,29 @@ def status(
 @app.command()
 def report(
     state: Annotated[str | None, typer.Option(help="only jobs in this state")] = None,
+    provider: Annotated[str | None, typer.Option(help="only jobs with a leg there")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="batch id, merchant unique code or payment reference")] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    since: Annotated[str | None, typer.Option(help="accepted at or after (ISO-8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="accepted before (ISO-8601)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
-    """The reconciliation table of the newest jobs."""
-    from worker.domain.states import JobState
+    """The reconciliation table of the newest jobs (filtered as GET /api/v1/jobs is)."""
     from worker.ledger.views import LedgerReads
     from worker.reporting import render_report
-    from worker.services.views import list_jobs
+    from worker.services.views import job_filter, list_jobs
 
     try:
-        wanted = JobState(state) if state else None
+        where = job_filter(state=state, provider=provider, target=target,
+                           idempotency_key=idempotency_key, since=since, until=until)
     except ValueError as exc:
-        raise fail(f"unknown state {state!r}") from exc
+        raise fail(str(exc)) from exc
     engine = _engine()
     reads = LedgerReads(engine)
     try:
-        page = list_jobs(reads, state=wanted, limit=limit, cursor=None)
+        page = list_jobs(reads, where=where, limit=limit, cursor=None)
         if as_json:
             out.print_json(data={"jobs": page.jobs})
         else:

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.domain.deliveries import OutcomeDelivery
+from worker.domain.request import target_key
 from worker.domain.states import JobState, LegState, Provider
 from worker.services.views.read_side import (
     AttemptRecord,
     CallTally,
     JobEvent,
+    JobFilter,
     JobRecord,
     LedgerUnavailable,
     LegRecord,
@@ -91,11 +93,18 @@ class FakeSnapshot:
     def get_job(self, job_id: str) -> JobRecord | None:
         return self.side.jobs.get(job_id)
 
-    def list_jobs(self, *, state: JobState | None, limit: int,
+    def list_jobs(self, *, where: JobFilter, limit: int,
                   after: tuple[datetime, str] | None) -> list[JobRecord]:
         found = sorted(self.side.jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
         return [job for job in found
-                if (state is None or job.state is state)
+                if (where.state is None or job.state is where.state)
+                and (where.idempotency_key is None or job.idempotency_key == where.idempotency_key)
+                and (where.since is None or job.created_at >= where.since)
+                and (where.until is None or job.created_at < where.until)
+                and ((where.provider is None and where.target is None) or any(
+                    (where.provider is None or leg.provider is where.provider)
+                    and (where.target is None or target_key(leg.target) == where.target)
+                    for leg in self._legs_of(job.id)))
                 and (after is None or (job.created_at, job.id) < after)][:limit]
 
     def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:

@@ -38,7 +38,12 @@ from worker.ledger.tables import (
     leg_tallies,
     legs,
 )
-from worker.services.views.read_side import CallTally, LedgerUnavailable, LegTotals
+from worker.services.views.read_side import (
+    CallTally,
+    JobFilter,
+    LedgerUnavailable,
+    LegTotals,
+)
 
 _GET_JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
 _LEGS_FROM = (
@@ -71,12 +76,27 @@ class LedgerViews:
         return job_record(row) if row else None
 
     def list_jobs(
-        self, *, state: JobState | None, limit: int, after: tuple[datetime, str] | None
+        self, *, where: JobFilter, limit: int, after: tuple[datetime, str] | None
     ) -> list[JobRecord]:
-        """Newest first; ``after`` is the (created_at, id) of the last job of the previous page."""
+        """Newest first; ``after`` is the (created_at, id) of the last job of the previous page.
+        Each filter has an index behind it (docs/query-plans.md)."""
         query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
-        if state is not None:
-            query = query.where(jobs.c.state == state.value)
+        if where.state is not None:
+            query = query.where(jobs.c.state == where.state.value)
+        if where.idempotency_key is not None:
+            query = query.where(jobs.c.idempotency_key == where.idempotency_key)
+        if where.since is not None:
+            query = query.where(jobs.c.created_at >= where.since)
+        if where.until is not None:
+            query = query.where(jobs.c.created_at < where.until)
+        if where.provider is not None or where.target is not None:
+            # The jobs that have such a leg: (provider, job_id) and (target_key, job_id) indexes.
+            having = select(legs.c.job_id)
+            if where.provider is not None:
+                having = having.where(legs.c.provider == where.provider.value)
+            if where.target is not None:
+                having = having.where(legs.c.target_key == where.target)
+            query = query.where(jobs.c.id.in_(having))
         if after is not None:
             created, job_id = after
             query = query.where(

@@ -4,6 +4,7 @@ They read through a ``ReadSide`` (the port in ``read_side``), which the composit
 from the ledger's engine (``worker.ledger.views.LedgerReads``).
 """
 
+from worker.services.views.filters import job_filter
 from worker.services.views.jobs import (
     JOB_EVENTS,
     JOB_LEGS,
@@ -21,13 +22,14 @@ from worker.services.views.jobs import (
     list_jobs,
     stream_jobs,
 )
-from worker.services.views.read_side import LedgerUnavailable, ReadSide
+from worker.services.views.read_side import JobFilter, LedgerUnavailable, ReadSide
 
 __all__ = [
     "JOB_EVENTS",
     "JOB_LEGS",
     "LEGS_PAGE_MAX",
     "LISTED_LEGS",
+    "JobFilter",
     "JobPage",
     "LedgerUnavailable",
     "LegPage",
@@ -37,6 +39,7 @@ __all__ = [
     "get_job",
     "get_legs",
     "iter_legs",
+    "job_filter",
     "job_json",
     "leg_json",
     "list_jobs",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState
 from worker.services.views.read_side import (
     JobEvent,
+    JobFilter,
     JobRecord,
     LegRecord,
     LegTotals,
@@ -199,15 +201,21 @@ class JobPage:
 JOBS_PER_READ = 20
 
 
+def _filter(where: JobFilter | None, state: JobState | None) -> JobFilter:
+    """``where``, narrowed to ``state`` when one is given (the older, state-only call)."""
+    where = where or JobFilter()
+    return dataclasses.replace(where, state=state) if state is not None else where
+
+
 def stream_jobs(
-    reads: ReadSide, *, state: JobState | None, limit: int, cursor: str | None,
-    legs_per_job: int = LISTED_LEGS,
+    reads: ReadSide, *, state: JobState | None = None, limit: int, cursor: str | None,
+    legs_per_job: int = LISTED_LEGS, where: JobFilter | None = None,
 ) -> tuple[str | None, Iterator[dict[str, Any]]]:
     """The next page's cursor, and the page's jobs newest first, read JOBS_PER_READ at a time
     (each job consistent with its legs and counts); ValueError if ``cursor`` is not ours."""
     after = reads.decode_cursor(cursor) if cursor else None
     with reads.snapshot() as views:
-        found = views.list_jobs(state=state, limit=limit + 1, after=after)
+        found = views.list_jobs(where=_filter(where, state), limit=limit + 1, after=after)
     page, more = found[:limit], len(found) > limit
     next_cursor = reads.encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     ids = [job.id for job in page]
@@ -230,10 +238,10 @@ def stream_jobs(
 
 
 def list_jobs(
-    reads: ReadSide, *, state: JobState | None, limit: int, cursor: str | None,
-    legs_per_job: int = LISTED_LEGS,
+    reads: ReadSide, *, state: JobState | None = None, limit: int, cursor: str | None,
+    legs_per_job: int = LISTED_LEGS, where: JobFilter | None = None,
 ) -> JobPage:
     """Newest first; ``cursor`` comes from the previous page (ValueError if it is not ours)."""
     next_cursor, jobs = stream_jobs(reads, state=state, limit=limit, cursor=cursor,
-                                    legs_per_job=legs_per_job)
+                                    legs_per_job=legs_per_job, where=where)
     return JobPage(list(jobs), next_cursor)

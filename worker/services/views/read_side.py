@@ -13,11 +13,25 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from worker.domain.deliveries import OutcomeDelivery
-from worker.domain.states import JobState, LegState
+from worker.domain.states import JobState, LegState, Provider
 from worker.ledger.records import AttemptRecord, JobEvent, JobRecord, LegRecord
 
-__all__ = ["AttemptRecord", "CallTally", "JobEvent", "JobRecord", "LedgerUnavailable", "LegRecord",
-           "LegTotals", "ReadSide", "Snapshot"]
+__all__ = ["AttemptRecord", "CallTally", "JobEvent", "JobFilter", "JobRecord",
+           "LedgerUnavailable", "LegRecord", "LegTotals", "ReadSide", "Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """What a jobs list keeps (issue 17); every field given must match. ``target`` is a batch
+    id, merchant unique code or payment reference, matched exactly; ``since`` is inclusive and
+    ``until`` exclusive, on when the job was accepted."""
+
+    state: JobState | None = None
+    provider: Provider | None = None
+    target: str | None = None
+    idempotency_key: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +66,7 @@ class Snapshot(Protocol):
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
-    def list_jobs(self, *, state: JobState | None, limit: int,
+    def list_jobs(self, *, where: JobFilter, limit: int,
                   after: tuple[datetime, str] | None) -> list[JobRecord]: ...
 
     def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRecord]: ...
