@@ -79,7 +79,7 @@ def _job_round(stack: Stack, sandbox: SandboxControl, engine: Any, producer: Any
     assert job is not None
     effects = sandbox.effects("bambora")
     once = sum(1 for key, n in effects.items() if f":{merchant}/" in key and n == 1)
-    return elapsed, cpu, job, once
+    return elapsed, cpu, job.model_dump(mode="json"), once
 
 
 def run(count: int = 5000, concurrency: int = 50, latency_ms: int = 50,

@@ -148,7 +148,8 @@ def run_demo(run_dir: Path, console: Console) -> list[dict[str, Any]]:
         reads = LedgerReads(engine)
 
         def fetch(job_id: str) -> dict[str, Any] | None:
-            return get_job(reads, job_id)
+            found = get_job(reads, job_id)
+            return found.model_dump(mode="json") if found else None
 
         jobs = wait_for_jobs(fetch, job_ids, timeout=120, console=console)
         sandbox.close()

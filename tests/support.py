@@ -33,16 +33,27 @@ from worker.providers.calls import CallObserver, CallRecord
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg
 from worker.services.submit import submit
-from worker.services.views import get_job
+from worker.services.views import JobList, ReadSide, get_job
 
 FINAL_JOB_STATES = {"reconciled", "mismatch", "failed", "invalid"}
+
+
+def job_answer(reads: ReadSide, job_id: str) -> dict[str, Any] | None:
+    """The job as ``GET /api/v1/jobs/{job_id}`` answers it (JSON), or None."""
+    found = get_job(reads, job_id)
+    return found.model_dump(mode="json") if found is not None else None
+
+
+def jobs_answer(page: JobList) -> list[dict[str, Any]]:
+    """A page's jobs as ``GET /api/v1/jobs`` lists them (JSON)."""
+    return [job.model_dump(mode="json") for job in page.jobs]
 
 
 def wait_for_job(engine: Engine, job_id: str, timeout: float = 30) -> dict[str, Any]:
     """The job once it is final (the test fails naming it if it is not by the deadline)."""
 
     def final() -> dict[str, Any] | None:
-        job = get_job(LedgerReads(engine), job_id)
+        job = job_answer(LedgerReads(engine), job_id)
         return job if job is not None and job["state"] in FINAL_JOB_STATES else None
 
     return wait_until(final, timeout=timeout, what=f"job {job_id} to end")

@@ -4,18 +4,23 @@ bearer-token protected. Each answer reads a bounded number of legs, whatever the
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable, Iterator
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, jsonify, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
+from webhooks.apidoc import SECURED, Reply, json_answer, openapi_document, operation
 from webhooks.context import reads, settings
-from webhooks.openapi import openapi_document
+from webhooks.models import JobsQuery, LegsQuery
 from worker.domain.request_schema import request_schema
 from worker.services.views import (
     LEGS_PAGE_MAX,
+    JobDetail,
+    JobList,
+    LegPage,
     check_jobs_cursor,
     get_job,
     get_legs,
@@ -45,20 +50,28 @@ def require_token(view: Callable[P, R]) -> Callable[P, R]:
             abort(401, "a valid bearer token is required")
         return view(*args, **kwargs)
 
+    setattr(wrapper, SECURED, True)  # the OpenAPI document lists the bearer requirement
     return wrapper
 
 
-@blueprint.get("/jobs/<job_id>")
+@operation(blueprint, "GET", "/jobs/<job_id>",
+           summary="One job with its legs, reconciliation, events and notifications",
+           replies={200: Reply("the job", JobDetail), 404: Reply("no such job")})
 @require_token
 def job(job_id: str) -> ResponseReturnValue:
     # No job id holds a NUL, and PostgreSQL refuses one in a text parameter (a 500).
     found = None if "\x00" in job_id else get_job(reads(), job_id)
     if found is None:
         abort(404, "no such job")
-    return jsonify(found)
+    return json_answer(found)
 
 
-@blueprint.get("/jobs/<job_id>/legs")
+@operation(blueprint, "GET", "/jobs/<job_id>/legs", query=LegsQuery,
+           summary="A page of a job's legs, in order (from the job's legs_next_cursor, or from "
+                   "the first leg without a cursor)",
+           replies={200: Reply("a page of legs", LegPage),
+                    400: Reply("a bad parameter, or a cursor of another job"),
+                    404: Reply("no such job")})
 @require_token
 def job_legs(job_id: str) -> ResponseReturnValue:
     """A page of a job's legs, in order; ``next_cursor`` is null on the last page."""
@@ -72,7 +85,7 @@ def job_legs(job_id: str) -> ResponseReturnValue:
         abort(400, "cursor is not one this API gave out for this job")
     if page is None:
         abort(404, "no such job")
-    return jsonify({"legs": page.legs, "next_cursor": page.next_cursor})
+    return json_answer(page)
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -104,7 +117,8 @@ def _cursor_arg() -> str | None:
 FILTERS = ("state", "provider", "target", "idempotency_key", "since", "until")
 
 
-@blueprint.get("/jobs")
+@operation(blueprint, "GET", "/jobs", query=JobsQuery, summary="Jobs, newest first",
+           replies={200: Reply("a page of jobs", JobList), 400: Reply("a bad parameter")})
 @require_token
 def jobs() -> ResponseReturnValue:
     try:
@@ -117,28 +131,27 @@ def jobs() -> ResponseReturnValue:
                                           cursor=_cursor_arg())
     except ValueError:
         abort(400, "cursor is not one this API gave out")
-    provider = current_app.json
-
-    def dumps(value: Any) -> str:
-        return provider.dumps(value, separators=(",", ":"))  # compact, as jsonify answers
-
     def body() -> Iterator[str]:
-        # Streamed a few jobs at a time: 500 jobs of 100 listed legs each are ~30 MB of JSON,
-        # which a whole-body answer would hold (several times over) in the worker's memory.
-        yield '{"jobs": ['
+        # A JobList, streamed a few jobs at a time: 500 jobs of 100 listed legs each are ~30 MB
+        # of JSON, which a whole-body answer would hold (several times over) in memory.
+        yield '{"jobs":['
         for index, job in enumerate(listed):
-            yield ("," if index else "") + dumps(job)
-        yield f'], "next_cursor": {dumps(next_cursor)}}}'
+            yield ("," if index else "") + job.model_dump_json()
+        yield f'],"next_cursor":{json.dumps(next_cursor)}}}'
 
     return Response(stream_with_context(body()), mimetype="application/json")
 
 
-@blueprint.get("/openapi.json")
+@operation(blueprint, "GET", "/openapi.json", summary="this document",
+           replies={200: Reply("OpenAPI 3.1 document", None, json_object=True)})
 def openapi() -> ResponseReturnValue:
     return jsonify(openapi_document())
 
 
-@blueprint.get("/schema/cancellation-request.json")
+@operation(blueprint, "GET", "/schema/cancellation-request.json",
+           summary="the JSON Schema of the producer message's request (kwargs['request'] of "
+                   "task cancellations.submit)",
+           replies={200: Reply("JSON Schema draft 2020-12", None, json_object=True)})
 def cancellation_request_schema() -> ResponseReturnValue:
     """The producer message's JSON Schema: public, like the OpenAPI document."""
     return jsonify(request_schema())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhooks import metrics
+from webhooks.apidoc import json_answer
 from webhooks.login_throttle import LoginThrottle
+from webhooks.models import ErrorBody
 from worker.bootstrap import log_configuration, open_ledger
 from worker.logconfig import configure_logging, host_configured_logging
 from worker.settings import Settings, load_settings
@@ -66,8 +68,8 @@ def create_app(settings: Settings | None = None, dispatcher: Any = None) -> Flas
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
-        body = jsonify(error=exc.name.lower().replace(" ", "_"), detail=exc.description)
-        return body, exc.code or 500
+        return json_answer(ErrorBody(error=exc.name.lower().replace(" ", "_"),
+                                     detail=exc.description or exc.name), exc.code or 500)
 
     log_configuration(settings, "receiver")
     return app

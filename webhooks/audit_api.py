@@ -8,8 +8,11 @@ from flask import Blueprint, Response, abort, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from webhooks.api import require_token
+from webhooks.apidoc import Reply, operation
 from webhooks.context import audit
+from webhooks.models import AttemptsQuery
 from worker.services.audit import ExportFormat, open_export
+from worker.services.views.models import AttemptExport
 
 blueprint = Blueprint("audit_api", __name__, url_prefix="/api/v1")
 
@@ -29,7 +32,12 @@ def _format() -> ExportFormat:
     return next(f for f in ExportFormat if f.media_type == best)
 
 
-@blueprint.get("/jobs/<job_id>/attempts")
+@operation(blueprint, "GET", "/jobs/<job_id>/attempts", query=AttemptsQuery,
+           summary="Every provider call of every leg of the job, by start time (JSON, CSV with a "
+                   "header row, or NDJSON: ?format= or else Accept); streamed",
+           replies={200: Reply("the job's calls (X-Cancelflow-Note says when they were pruned)",
+                               AttemptExport, ("text/csv", "application/x-ndjson")),
+                    400: Reply("an unknown format"), 404: Reply("no such job")})
 @require_token
 def job_attempts(job_id: str) -> ResponseReturnValue:
     """Every call of every leg of the job, by start time; never the calls' response bodies."""

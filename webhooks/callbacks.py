@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, request
 from flask.typing import ResponseReturnValue
 
+from webhooks.apidoc import Reply, json_answer, operation
 from webhooks.context import settings, store_callback_page
+from webhooks.models import CallbackAck, CallbackPage
 from worker.providers.paywall.callbacks import (
     MalformedCallback,
     hash_matches,
@@ -30,7 +32,13 @@ blueprint = Blueprint("callbacks", __name__)
 MAX_BODY = 16 * 1024 * 1024
 
 
-@blueprint.post("/callbacks/paywall")
+@operation(blueprint, "POST", "/callbacks/paywall", body=CallbackPage,
+           summary="A Paywall callback page, verified by its Hash, stored, then acknowledged",
+           replies={200: Reply("stored (or a duplicate, which changes nothing)", CallbackAck),
+                    400: Reply("not a callback page"),
+                    401: Reply("Hash matches no configured key"),
+                    413: Reply("body over 16 MiB"),
+                    503: Reply("CANCELFLOW_PAYWALL_HASH_KEYS is not set")})
 def paywall_callback() -> ResponseReturnValue:
     keys = settings().hash_keys()
     if not keys:
@@ -62,7 +70,7 @@ def paywall_callback() -> ResponseReturnValue:
                 page.bulk_payment_id, page.merchant_unique_code)
         except Exception:  # the page is committed; the sweep settles it if this is lost
             log.exception("could not enqueue settlement for bulk %s", page.bulk_payment_id)
-    return jsonify(received=True)
+    return json_answer(CallbackAck(received=True))
 
 
 def _body() -> bytes:

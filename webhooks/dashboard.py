@@ -28,9 +28,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from webhooks import dashboard_rows as rows_
+from webhooks.apidoc import Reply, operation
 from webhooks.context import login_throttle, reads, settings
 from worker.domain.states import JobState, Provider
-from worker.services.views import job_filter, leg_json, list_jobs
+from worker.services.views import job_filter, leg_view, list_jobs
 from worker.services.views.dashboard import job_counts, job_detail
 
 blueprint = Blueprint("dashboard", __name__)
@@ -162,7 +163,10 @@ def logout() -> ResponseReturnValue:
 # pages
 
 
-@blueprint.get("/")
+@operation(blueprint, "GET", "/", summary="the dashboard (HTML, for people; sign in at /login)",
+           replies={200: Reply("the jobs page", None, ("text/html",)),
+                    302: Reply("not signed in: to /login", None),
+                    503: Reply("CANCELFLOW_API_TOKEN is not set", None, ("text/html",))})
 @require_operator
 def jobs() -> ResponseReturnValue:
     state_arg = request.args.get("state") or None
@@ -187,7 +191,7 @@ def jobs() -> ResponseReturnValue:
         abort(400, "That page link is not one this dashboard gave out.")
     counts = job_counts(reads())
     rows = []
-    for job in page.jobs:
+    for job in (listed.model_dump(mode="json") for listed in page.jobs):
         labels = {leg["id"]: rows_.label(position, leg["provider"])
                   for position, leg in enumerate(job["legs"])}
         rows.append(rows_.job_view(job, rows_.notes_of(job, NOTES_ON_LIST), labels))
@@ -221,7 +225,8 @@ def job(job_id: str) -> ResponseReturnValue:
     return render_template(
         "job.html",
         view=rows_.job_view(detail.job, notes, labels),
-        legs=[rows_.leg_row(leg.position + 1, leg_json(leg)) for leg in detail.legs],
+        legs=[rows_.leg_row(leg.position + 1, leg_view(leg).model_dump(mode="json"))
+              for leg in detail.legs],
         first=first,
         per_page=LEGS_PER_PAGE,
         timeline=rows_.timeline(calls, pages, labels, detail.paywall_legs),

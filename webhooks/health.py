@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
+from webhooks.apidoc import Reply, json_answer, operation
 from webhooks.context import reads, settings
+from webhooks.models import Health, Readiness, ReadinessChecks
 
 blueprint = Blueprint("health", __name__)
 
 
-@blueprint.get("/healthz")
+@operation(blueprint, "GET", "/healthz", summary="process up", replies={200: Reply("up", Health)})
 def healthz() -> ResponseReturnValue:
-    return jsonify(status="ok")
+    return json_answer(Health(status="ok"))
 
 
-@blueprint.get("/readyz")
+@operation(blueprint, "GET", "/readyz", summary="ledger and Redis reachable", replies={
+    200: Reply("ready", Readiness), 503: Reply("not ready: says which is unavailable", Readiness)})
 def readyz() -> ResponseReturnValue:
     """Ready when the ledger and Redis both answer; says which one does not."""
     checks: dict[str, str] = {}
@@ -37,4 +40,5 @@ def readyz() -> ResponseReturnValue:
     except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
+    return json_answer(Readiness(status="ready" if ready else "not_ready",
+                                 checks=ReadinessChecks(**checks)), 200 if ready else 503)

@@ -37,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from webhooks.apidoc import Reply, operation
 from worker.domain.states import JobState, LegState, Provider
 from worker.services.views import LedgerUnavailable, ReadSide
 from worker.services.views.metrics import LATENCY_BOUNDS_MS, CallTally, ledger_figures
@@ -160,7 +161,10 @@ def _latency(tallies: list[CallTally]) -> Metric:
     return family
 
 
-@blueprint.get("/metrics")
+@operation(blueprint, "GET", "/metrics",
+           summary="Prometheus text: callbacks by outcome, legs by provider and state, jobs by "
+                   "state, provider call latency, reconciliation mismatches",
+           replies={200: Reply("Prometheus text exposition format 1.0.0", None, ("text/plain",))})
 def metrics() -> Response:
     built: ReceiverMetrics = current_app.extensions["cancelflow"]["metrics"]
     return Response(generate_latest(built.registry), content_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,7 @@ from webhooks.context import reads, units
 from webhooks.dashboard import blueprint, require_operator
 from worker.domain.states import LegState, Reason
 from worker.services import operator as actions
-from worker.services.views import JOB_EVENTS, event_json
+from worker.services.views import JOB_EVENTS, event_view
 
 __all__ = ["blueprint", "can_resolve", "can_retry", "csrf_token", "events_of"]
 
@@ -78,7 +78,8 @@ def can_resolve(leg: dict[str, Any]) -> bool:
 
 def events_of(job_id: str) -> list[dict[str, Any]]:
     with reads().snapshot() as views:
-        return [event_json(e) for e in views.events_of(job_id, JOB_EVENTS)]
+        return [event_view(e).model_dump(mode="json")
+                for e in views.events_of(job_id, JOB_EVENTS)]
 
 
 @blueprint.context_processor

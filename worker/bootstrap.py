@@ -240,7 +240,9 @@ def build_context(
         throttle=throttle or RedisThrottle(settings.redis_url),
         inline_first_round=True,
         notify_configured=settings.notify_secret is not None,  # outcomes (issue 17)
-        read_job=lambda job_id: get_job(reads, job_id),
+        # The outcome's payload: the job as the API answers it.
+        read_job=lambda job_id: (found.model_dump(mode="json")
+                                 if (found := get_job(reads, job_id)) else None),
         pools=ProviderPools({
             Provider.SIXDOT50: settings.concurrency_sixdot50,
             Provider.PAYWALL: settings.concurrency_paywall,

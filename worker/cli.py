@@ -93,7 +93,8 @@ def _every_leg(reads: Any) -> Any:
         rest = job["legs_next_cursor"]
         if rest is None:
             return job["legs"]
-        return chain(job["legs"], iter_legs(reads, job["id"], start=rest))
+        return chain(job["legs"], (leg.model_dump(mode="json")
+                                   for leg in iter_legs(reads, job["id"], start=rest)))
 
     return legs_of
 
@@ -111,9 +112,10 @@ def status(
     engine = _engine()
     reads = LedgerReads(engine)
     try:
-        job = get_job(reads, job_id)
-        if job is None:
+        found = get_job(reads, job_id)
+        if found is None:
             raise fail(f"no job {job_id}")
+        job = found.model_dump(mode="json")  # the API's answer
         if as_json:
             out.print_json(data=job)
             if job["legs_next_cursor"] is not None:
@@ -152,11 +154,12 @@ def report(
     engine = _engine()
     reads = LedgerReads(engine)
     try:
-        page = list_jobs(reads, where=where, limit=limit, cursor=None)
+        jobs = list_jobs(reads, where=where, limit=limit, cursor=None).model_dump(
+            mode="json")["jobs"]
         if as_json:
-            out.print_json(data={"jobs": page.jobs})
+            out.print_json(data={"jobs": jobs})
         else:
-            render_report(page.jobs, out, _every_leg(reads))
+            render_report(jobs, out, _every_leg(reads))
     finally:
         engine.dispose()
 
@@ -175,7 +178,7 @@ def _act(action: Any) -> None:
         job_id = action(ledger_units(engine), datetime.now(UTC))
         job = get_job(LedgerReads(engine), job_id, legs=0)
         assert job is not None
-        out.print(f"job {job_id}: {job['state']}", highlight=False)
+        out.print(f"job {job_id}: {job.state}", highlight=False)
     except OperatorError as exc:
         raise fail(str(exc)) from exc
     finally:

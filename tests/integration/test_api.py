@@ -95,4 +95,4 @@ def test_openapi_document_lists_the_routes(tmp_path: Path) -> None:
     """The OpenAPI document is public and names every API route."""
     doc = client_for(tmp_path).get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert {"/api/v1/jobs", "/api/v1/jobs/{id}", "/healthz", "/readyz"} <= set(doc["paths"])
+    assert {"/api/v1/jobs", "/api/v1/jobs/{job_id}", "/healthz", "/readyz"} <= set(doc["paths"])

@@ -120,8 +120,8 @@ def test_export_pages_through_more_calls_than_a_page(app: Flask) -> None:
     export = open_export(SqlAuditLedger(engine), job, page_size=4)
     assert export is not None
     calls = list(export.calls())
-    assert len(calls) == 21 and len({c["attempt_id"] for c in calls}) == 21
-    keys = [(datetime.fromisoformat(c["started_at"]), c["attempt_id"]) for c in calls]
+    assert len(calls) == 21 and len({c.attempt_id for c in calls}) == 21
+    keys = [(c.started_at, c.attempt_id) for c in calls]
     assert keys == sorted(keys)
 
 

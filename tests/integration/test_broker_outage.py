@@ -18,13 +18,12 @@ from devstack.embedded_redis import EmbeddedRedis
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from devstack.waiting import wait_until
-from tests.support import FINAL_JOB_STATES
+from tests.support import FINAL_JOB_STATES, job_answer
 from worker.celery_app import create_celery
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import legs
 from worker.ledger.views import LedgerReads
 from worker.producer import publish
-from worker.services.views import get_job
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +95,7 @@ def test_worker_outlives_a_redis_outage_under_load(
             if stack.processes["worker"].poll() is not None:
                 return "the worker exited"
             reads = LedgerReads(engine)
-            states = [(get_job(reads, job_id) or {}).get("state", "") for job_id in jobs]
+            states = [(job_answer(reads, job_id) or {}).get("state", "") for job_id in jobs]
             return states if set(states) <= FINAL_JOB_STATES else None
 
         assert wait_until(ended, timeout=120, what="every job to end") == ["reconciled"] * len(jobs)

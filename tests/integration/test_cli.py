@@ -15,9 +15,9 @@ import pytest
 import redis
 from sqlalchemy import Engine, inspect
 
-from tests.support import cancelflow, one_error_line, seed_six_states
+from tests.support import cancelflow, job_answer, jobs_answer, one_error_line, seed_six_states
 from worker.ledger.views import LedgerReads
-from worker.services.views import get_job, list_jobs
+from worker.services.views import list_jobs
 
 REQUEST = {"idempotency_key": "order-4711-cancel", "reason": "customer request",
            "legs": [{"provider": "bambora", "merchant": "T1", "payment_reference": "ref-1"}]}
@@ -42,7 +42,7 @@ def test_status_json_prints_the_job_as_the_api_shows_it(engine: Engine, ledger_u
     mismatch = seeded[0]
     result = cancelflow(ledger_url, "status", mismatch, "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == get_job(LedgerReads(engine), mismatch)
+    assert json.loads(result.stdout) == job_answer(LedgerReads(engine), mismatch)
 
 
 def test_status_table_explains_the_outcome(ledger_url: str, seeded: list[str]) -> None:
@@ -59,7 +59,7 @@ def test_report_json_lists_the_jobs_newest_first(engine: Engine, ledger_url: str
     result = cancelflow(ledger_url, "report", "--json")
     assert result.exit_code == 0, result.stderr
     jobs = json.loads(result.stdout)["jobs"]
-    everything = list_jobs(LedgerReads(engine), state=None, limit=50, cursor=None).jobs
+    everything = jobs_answer(list_jobs(LedgerReads(engine), state=None, limit=50, cursor=None))
     assert [job["id"] for job in jobs] == [job["id"] for job in everything]
     assert set(seeded) == {job["id"] for job in jobs}
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from tests.fakes import START, FakeDispatcher, make_ctx
 from tests.seeds import example_body
-from tests.support import Clock
+from tests.support import Clock, job_answer
 from worker.domain.outcomes import Cancelled, Outcome, ResolveOutcome
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import Provider
@@ -31,7 +31,6 @@ from worker.services.evidence import EVIDENCE_MAX_READS, read_interval
 from worker.services.legs import process_leg, refresh_evidence
 from worker.services.submit import submit
 from worker.services.sweep import sweep
-from worker.services.views import get_job
 
 TIMEOUT = 60.0  # CALLBACK_TIMEOUT_SECONDS, small as a test may set it
 
@@ -110,7 +109,7 @@ def mirrored_job(ctx: Context, dispatcher: FakeDispatcher) -> tuple[str, str]:
 def job_of(ctx: Context, job_id: str) -> dict[str, Any]:
     """The job as the API shows it."""
     assert isinstance(ctx.uow_factory, SqlUnitOfWorkFactory)
-    job = get_job(LedgerReads(ctx.uow_factory.engine), job_id)
+    job = job_answer(LedgerReads(ctx.uow_factory.engine), job_id)
     assert job is not None
     return job
 

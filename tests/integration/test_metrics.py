@@ -14,11 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from devstack.stack import SANDBOX_PAYWALL_HASH_KEY, Stack
-from tests.support import SEEDED_AT, metric_value, scrape, seed_six_states
+from tests.support import SEEDED_AT, job_answer, metric_value, scrape, seed_six_states
 from webhooks import create_app
 from worker.ledger.views import LedgerReads
 from worker.providers.paywall.callbacks import expected_hash
-from worker.services.views import get_job
 from worker.settings import Settings
 
 TOKEN = "metrics-token-0123456789abcdef-0123"
@@ -97,7 +96,7 @@ def test_metrics_need_no_token_and_name_no_job_leg_or_target(engine: Engine,
     """The scrape is public, so it carries no ids and no targets, only bounded labels."""
     job_ids = seed_six_states(engine)
     reads = LedgerReads(engine)
-    leg_ids = [leg["id"] for job_id in job_ids for leg in get_job(reads, job_id)["legs"]]  # type: ignore[index]
+    leg_ids = [leg["id"] for job_id in job_ids for leg in job_answer(reads, job_id)["legs"]]  # type: ignore[index]
     text = client.get("/metrics").get_data(as_text=True)
     for secret in [*job_ids, *leg_ids, "secret-code-77", "ref-secret-1", "f945d71c", TOKEN]:
         assert secret not in text

@@ -26,9 +26,9 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import Engine
 
 from devstack.postgres import TemporaryPostgres
-from tests.support import seed_six_states
+from tests.support import jobs_answer, seed_six_states
 from webhooks import create_app
-from webhooks.openapi import openapi_document
+from webhooks.apidoc import openapi_document
 from worker.ledger.views import LedgerReads
 from worker.services.views import list_jobs
 from worker.settings import Settings
@@ -87,12 +87,12 @@ def test_api_conforms_to_its_openapi_document(app: Flask, case: schemathesis.Cas
 def test_every_seeded_job_answers_within_the_schema(app: Flask) -> None:
     """Each seeded job (every state, with evidence and differences) conforms, alone and listed."""
     engine: Engine = app.extensions["cancelflow"]["engine"]
-    jobs = list_jobs(LedgerReads(engine), state=None, limit=500, cursor=None).jobs
+    jobs = jobs_answer(list_jobs(LedgerReads(engine), state=None, limit=500, cursor=None))
     assert {job["state"] for job in jobs} >= {"accepted", "awaiting_callbacks", "reconciled",
                                               "mismatch", "failed", "invalid"}
-    one = schema["/api/v1/jobs/{id}"]["GET"]
+    one = schema["/api/v1/jobs/{job_id}"]["GET"]
     for job in jobs:
-        case = one.Case(path_parameters={"id": job["id"]})
+        case = one.Case(path_parameters={"job_id": job["id"]})
         assert case.call_and_validate(app=app, headers=AUTH, checks=CHECKS).status_code == 200
     listed = schema["/api/v1/jobs"]["GET"]
     for state in {job["state"] for job in jobs}:
@@ -106,7 +106,7 @@ def cursor(*parts: Any) -> str:
 
 
 @pytest.mark.parametrize(("path", "kwargs", "status"), [
-    ("/api/v1/jobs/{id}", {"path_parameters": {"id": "a\x00b"}}, 404),
+    ("/api/v1/jobs/{job_id}", {"path_parameters": {"job_id": "a\x00b"}}, 404),
     ("/api/v1/jobs", {"query": {"cursor": cursor("2026-01-01T00:00:00", "x")}}, 400),
     ("/api/v1/jobs", {"query": {"cursor": cursor("2026-01-01T00:00:00+00:00", "\x00")}}, 400),
     ("/api/v1/jobs", {"query": {"cursor": cursor("9999-12-31T23:59:59-14:00", "x")}}, 400),

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from tests.support import cancelflow, set_leg, submit_job
+from tests.support import cancelflow, job_answer, set_leg, submit_job
 from worker.ledger.views import LedgerReads
-from worker.services.views import get_job
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 REQUEST = {"idempotency_key": "cli-ops", "legs": [
@@ -19,7 +18,7 @@ def test_resolve_and_abandon_from_the_cli(engine: Engine, ledger_url: str) -> No
     """resolve ends a failed leg by hand, abandon the unsent one; each prints the job's state
     and is kept as an event; a refused action is one error line and exit 1."""
     job_id = submit_job(engine, REQUEST, NOW)
-    job = get_job(LedgerReads(engine), job_id)
+    job = job_answer(LedgerReads(engine), job_id)
     assert job is not None
     failed, unsent = (leg["id"] for leg in job["legs"])
     set_leg(engine, failed, state="failed", reason="retries_exhausted", attempts=8)
@@ -37,7 +36,7 @@ def test_resolve_and_abandon_from_the_cli(engine: Engine, ledger_url: str) -> No
     assert again.stderr.strip() == f"error: job {job_id} is failed: nothing left to abandon"
     bad = cancelflow(ledger_url, "resolve", failed, "--outcome", "refunded", "--note", "x")
     assert bad.exit_code == 1 and "--outcome must be cancelled or rejected" in bad.stderr
-    job = get_job(LedgerReads(engine), job_id)
+    job = job_answer(LedgerReads(engine), job_id)
     assert job is not None
     assert [e["type"] for e in job["events"]] == ["leg_resolved", "job_abandoned"]
     assert {e["actor"] for e in job["events"]} == {"cli"}

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.fakes import FakeDispatcher
-from tests.support import set_leg, submit_job
+from tests.support import job_answer, set_leg, submit_job
 from webhooks import create_app
 from worker.ledger.views import LedgerReads
 from worker.settings import Settings
@@ -35,8 +35,7 @@ def _failed_leg(app: Flask) -> tuple[str, str]:
         job_id = submit_job(engine, {"idempotency_key": "forms-1", "legs": [
             {"provider": "bambora", "merchant": "T1", "payment_reference": "r1"},
             {"provider": "bambora", "merchant": "T1", "payment_reference": "r2"}]}, NOW)
-        from worker.services.views import get_job
-        job = get_job(LedgerReads(engine), job_id)
+        job = job_answer(LedgerReads(engine), job_id)
         assert job is not None
         leg_id = job["legs"][0]["id"]
         set_leg(engine, leg_id, state="failed", reason="retries_exhausted", attempts=8)

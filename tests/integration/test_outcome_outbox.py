@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.fakes import FakeDispatcher
-from tests.support import Clock
+from tests.support import Clock, job_answer
 from worker.domain.outcomes import Outcome, Rejected, ResolveOutcome
 from worker.domain.reconciliation import LegEvidence
 from worker.domain.states import Provider, Reason
@@ -25,7 +25,6 @@ from worker.services.outcomes import DELIVERY_WINDOW, deliver_outcome
 from worker.services.ports import DeliveryError
 from worker.services.submit import submit
 from worker.services.sweep import sweep
-from worker.services.views import get_job
 
 NOON = datetime(2026, 11, 21, 12, tzinfo=UTC)
 HOOK = "https://producer.test/hooks/cancelflow"
@@ -73,7 +72,7 @@ def make_ctx(engine: Engine, dispatcher: FakeDispatcher, clock: Clock,
     return Context(SqlUnitOfWorkFactory(engine), drivers={Provider.SIXDOT50: RefusingDriver()},
                    dispatcher=dispatcher, retry=RetryPolicy(2, 300, 8), lease_seconds=60,
                    clock=clock, rng=lambda: 1.0, notify_configured=notify_configured,
-                   read_job=lambda job_id: get_job(LedgerReads(engine), job_id))
+                   read_job=lambda job_id: job_answer(LedgerReads(engine), job_id))
 
 
 @pytest.fixture
@@ -97,7 +96,7 @@ def finished_job(ctx: Context, dispatcher: FakeDispatcher, **outcomes: Any) -> s
 
 
 def notifications(engine: Engine, job_id: str) -> list[dict[str, Any]]:
-    job = get_job(LedgerReads(engine), job_id)
+    job = job_answer(LedgerReads(engine), job_id)
     assert job is not None
     return job["notifications"]  # type: ignore[no-any-return]
 
@@ -109,7 +108,7 @@ def test_notify_url_without_a_secret_makes_the_job_invalid(engine: Engine,
     request = {"idempotency_key": "no-secret", "notify_url": HOOK,
                "legs": [{"provider": "bambora", "merchant": "T1", "payment_reference": "r"}]}
     result = submit(ctx, (), {"request": request})
-    job = get_job(LedgerReads(engine), result.job_id)
+    job = job_answer(LedgerReads(engine), result.job_id)
     assert job is not None and job["state"] == "invalid"
     assert [e["field"] for e in job["errors"]] == ["notify_url"]
     assert "CANCELFLOW_NOTIFY_SECRET" in job["errors"][0]["error"]
@@ -152,7 +151,7 @@ def test_a_webhook_answered_500_then_200_is_delivered_on_the_second_attempt(
     assert done["delivered_at"] is not None and done["next_attempt_at"] is None
     assert [msg_id for _, msg_id, _ in channels.posts] == [f"{job_id}:failed"] * 2
     assert deliver_outcome(ctx, channels, delivery_id) is None and len(channels.posts) == 2
-    job = get_job(LedgerReads(engine), job_id)
+    job = job_answer(LedgerReads(engine), job_id)
     assert job is not None
     [event] = [e for e in job["events"] if e["type"].startswith("notification")]
     assert event["type"] == "notification_delivered"
@@ -174,7 +173,7 @@ def test_a_webhook_never_answered_ends_failed_after_24_hours(
     assert (last["status"], last["last_error"], last["next_attempt_at"]) == (
         "failed", "ConnectError", None)
     assert last["attempts"] == len(channels.posts)
-    job = get_job(LedgerReads(engine), job_id)
+    job = job_answer(LedgerReads(engine), job_id)
     assert job is not None
     assert [e["type"] for e in job["events"]] == ["notification_failed"]
 

@@ -24,12 +24,11 @@ from standardwebhooks import Webhook
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from devstack.waiting import wait_until
-from tests.support import wait_for_job
+from tests.support import job_answer, wait_for_job
 from worker.domain.deliveries import OutcomeKind
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.ledger.views import LedgerReads
 from worker.producer import publish
-from worker.services.views import get_job
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +118,7 @@ def test_a_webhook_refused_once_is_delivered_signed_on_the_second_attempt(
     assert wait_for_job(ledger, job_id)["state"] == "reconciled"
 
     def delivered() -> dict[str, Any] | None:
-        job = get_job(LedgerReads(ledger), job_id)
+        job = job_answer(LedgerReads(ledger), job_id)
         listed = job["notifications"] if job else []
         return listed[0] if listed and listed[0]["status"] == "delivered" else None
 
@@ -154,7 +153,7 @@ def test_a_reply_message_reaches_the_producers_celery_worker(
     assert set(received) == {"job"}
     assert received["job"]["id"] == job_id and received["job"]["state"] == "failed"
     assert received["job"]["legs"][0]["reason"] == "not_cancellable"
-    job = get_job(LedgerReads(ledger), job_id)
+    job = job_answer(LedgerReads(ledger), job_id)
     assert job is not None
     assert [(n["kind"], n["status"], n["reply_to"]) for n in job["notifications"]] == [
         ("reply", "delivered", {"task": task, "queue": queue})]

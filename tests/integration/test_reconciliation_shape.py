@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from devstack.filled_ledger import fill_job
 from tests.support import text_of
 from webhooks import create_app
-from webhooks.openapi import openapi_document
+from webhooks.apidoc import openapi_document
 from worker.cli import app as cli
 from worker.domain.reconciliation import LEG_RECONCILIATION_KEYS
 from worker.ledger import create_ledger_engine

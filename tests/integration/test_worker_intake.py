@@ -18,11 +18,10 @@ from sqlalchemy import Engine
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
 from devstack.waiting import wait_until
-from tests.support import wait_for_job
+from tests.support import job_answer, wait_for_job
 from worker.domain.request import invalid_job_id, job_id_for_key
 from worker.ledger.views import LedgerReads
 from worker.producer import SUBMIT_TASK, publish
-from worker.services.views import get_job
 from worker.task_names import INTERNAL_QUEUE, SUBMIT_QUEUE
 
 pytestmark = pytest.mark.integration
@@ -148,4 +147,4 @@ def test_a_malformed_internal_message_is_dropped_not_fatal(
     good = publish(producer, {"idempotency_key": f"in-{uuid.uuid4()}",
                               "legs": [{"provider": "sixdot50", "batch_id": batch}]})
     assert wait_for_job(ledger, good or "")["state"] == "reconciled"
-    assert get_job(LedgerReads(ledger), raw.job_id) is None
+    assert job_answer(LedgerReads(ledger), raw.job_id) is None

@@ -10,7 +10,7 @@ from celery import Celery
 from sqlalchemy import Engine
 
 from devstack.sandbox_control import SandboxControl
-from tests.support import wait_for_job
+from tests.support import jobs_answer, wait_for_job
 from worker.producer import publish
 
 pytestmark = pytest.mark.integration
@@ -151,7 +151,8 @@ def test_malformed_messages_become_invalid_jobs(producer: Celery, ledger: Engine
     from worker.ledger.views import LedgerReads
     from worker.services.views import list_jobs
 
-    listed = list_jobs(LedgerReads(ledger), state=JobState.INVALID, limit=50, cursor=None).jobs
+    listed = jobs_answer(list_jobs(LedgerReads(ledger), state=JobState.INVALID, limit=50,
+                                   cursor=None))
     assert len(listed) == 4
     assert all(job["state"] == "invalid" and job["errors"] for job in listed)
 

@@ -25,11 +25,10 @@ def test_a_job_lists_its_first_legs_and_a_cursor_pages_the_rest() -> None:
     reads = FakeReadSide()
     reads.add_job(job_record("j1"), legs=7)
     job = get_job(reads, "j1", legs=3)
-    assert job is not None and [leg["id"] for leg in job["legs"]] == [
-        f"j1-leg-{i}" for i in range(3)]
-    assert job["leg_counts"]["pending"] == 7
-    rest = list(iter_legs(reads, "j1", start=job["legs_next_cursor"], page=2))
-    assert [leg["id"] for leg in rest] == [f"j1-leg-{i}" for i in range(3, 7)]
+    assert job is not None and [leg.id for leg in job.legs] == [f"j1-leg-{i}" for i in range(3)]
+    assert job.model_dump()["leg_counts"]["pending"] == 7
+    rest = list(iter_legs(reads, "j1", start=job.legs_next_cursor, page=2))
+    assert [leg.id for leg in rest] == [f"j1-leg-{i}" for i in range(3, 7)]
 
 
 def test_unknown_jobs_and_foreign_leg_cursors() -> None:
@@ -42,7 +41,7 @@ def test_unknown_jobs_and_foreign_leg_cursors() -> None:
     assert get_legs(reads, "j2", cursor=None) is None
     reads.add_job(job_record("j2"), legs=1)
     with pytest.raises(ValueError):
-        get_legs(reads, "j2", cursor=other["legs_next_cursor"])
+        get_legs(reads, "j2", cursor=other.legs_next_cursor)
 
 
 def test_a_list_is_newest_first_and_chained_by_cursors() -> None:
@@ -53,7 +52,7 @@ def test_a_list_is_newest_first_and_chained_by_cursors() -> None:
     seen, cursor = [], None
     while True:
         page = list_jobs(reads, state=None, limit=2, cursor=cursor)
-        seen += [job["id"] for job in page.jobs]
+        seen += [job.id for job in page.jobs]
         if (cursor := page.next_cursor) is None:
             break
     assert seen == [f"j{i}" for i in reversed(range(5))]

@@ -21,12 +21,12 @@ from typing import Any, Protocol
 
 from worker.domain.states import JobState
 from worker.ledger.audit import AttemptLine, AuditedJob, Pruned
+from worker.services.views.models import AttemptCall
 
 EXPORT_PAGE = 1000  # calls read per query
 PRUNE_BATCH = 500  # jobs pruned per transaction
 
-FIELDS = ("attempt_id", "leg_id", "provider", "operation", "started_at", "finished_at",
-          "http_status", "outcome", "provider_code", "request_id", "duration_ms")
+FIELDS = tuple(AttemptCall.model_fields)  # the CSV's columns
 
 PRUNED_NOTE = ("this job's provider calls were pruned (cancelflow prune); its legs' attempts "
                "counters remain")
@@ -55,17 +55,13 @@ class ExportFormat(StrEnum):
                 "ndjson": "application/x-ndjson"}[self.value]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def call_json(line: AttemptLine) -> dict[str, Any]:
-    """One call as the export shows it (the order of ``FIELDS``)."""
-    return {"attempt_id": line.id, "leg_id": line.leg_id, "provider": line.provider,
-            "operation": line.operation, "started_at": _iso(line.started_at),
-            "finished_at": _iso(line.finished_at), "http_status": line.http_status,
-            "outcome": line.outcome, "provider_code": line.provider_code,
-            "request_id": line.request_id, "duration_ms": line.latency_ms}
+def call_view(line: AttemptLine) -> AttemptCall:
+    """One call as the export shows it."""
+    return AttemptCall(attempt_id=line.id, leg_id=line.leg_id, provider=line.provider,
+                       operation=line.operation, started_at=line.started_at,
+                       finished_at=line.finished_at, http_status=line.http_status,
+                       outcome=line.outcome, provider_code=line.provider_code,
+                       request_id=line.request_id, duration_ms=line.latency_ms)
 
 
 @dataclass
@@ -78,11 +74,11 @@ class AttemptExport:
     note: str | None
     page_size: int = EXPORT_PAGE
 
-    def calls(self) -> Iterator[dict[str, Any]]:
+    def calls(self) -> Iterator[AttemptCall]:
         """Every call, in (started_at, id) order, one page in memory at a time."""
         page = self.first_page
         while page:
-            yield from (call_json(line) for line in page)
+            yield from (call_view(line) for line in page)
             if len(page) < self.page_size:
                 return
             last = page[-1]
@@ -90,22 +86,24 @@ class AttemptExport:
                                              self.page_size)
 
     def chunks(self, form: ExportFormat) -> Iterator[str]:
-        """The export as text, in chunks of at most a page."""
+        """The export as text, in chunks of at most a page; the JSON form is an
+        ``AttemptExport`` streamed."""
         if form is ExportFormat.CSV:
             yield _csv_rows([list(FIELDS)])
             for page in _batched(self.calls(), self.page_size):
-                yield _csv_rows([["" if call[name] is None else call[name] for name in FIELDS]
+                yield _csv_rows([["" if value is None else value
+                                  for value in call.model_dump(mode="json").values()]
                                  for call in page])
         elif form is ExportFormat.NDJSON:
             for page in _batched(self.calls(), self.page_size):
-                yield "".join(json.dumps(call) + "\n" for call in page)
+                yield "".join(call.model_dump_json() + "\n" for call in page)
         else:
-            yield f'{{"job_id": {json.dumps(self.job_id)}, "attempts": ['
+            yield f'{{"job_id":{json.dumps(self.job_id)},"attempts":['
             first = True
             for page in _batched(self.calls(), self.page_size):
-                yield ("" if first else ",") + ",".join(json.dumps(call) for call in page)
+                yield ("" if first else ",") + ",".join(call.model_dump_json() for call in page)
                 first = False
-            yield f'], "note": {json.dumps(self.note)}}}\n'
+            yield f'],"note":{json.dumps(self.note)}}}\n'
 
 
 def _csv_rows(rows: list[list[Any]]) -> str:
@@ -115,8 +113,8 @@ def _csv_rows(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _batched(calls: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _batched(calls: Iterator[AttemptCall], size: int) -> Iterator[list[AttemptCall]]:
+    batch: list[AttemptCall] = []
     for call in calls:
         batch.append(call)
         if len(batch) == size:

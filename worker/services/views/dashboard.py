@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.domain.states import JobState
-from worker.services.views.jobs import job_json
+from worker.services.views.jobs import job_view
 from worker.services.views.read_side import AttemptRecord, LegRecord, LegTotals, ReadSide
 
 
@@ -44,7 +44,7 @@ def job_detail(reads: ReadSide, job_id: str, *, first: int, legs: int, notes: in
         totals = views.leg_totals([job_id])[job_id]
         page = views.legs_from(job_id, first, legs)
         notable, notable_total = views.notable_legs(job_id, notes)
-        found = job_json(record, notable, totals, None)
+        found = job_view(record, notable, totals, None).model_dump(mode="json")
         differences = found["reconciliation"]["differences"]
         calls = views.attempts_of_job(job_id, timeline)
         pages = views.callback_pages_of_job(job_id, timeline)

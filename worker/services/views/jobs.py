@@ -12,12 +12,25 @@ import binascii
 import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
 from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState
+from worker.services.views.models import (
+    Event,
+    FieldError,
+    Job,
+    JobDetail,
+    JobList,
+    JobReconciliation,
+    Leg,
+    LegCounts,
+    LegPage,
+    LegReconciliation,
+    Notification,
+    ReplyTo,
+)
 from worker.services.views.read_side import (
     JobEvent,
     JobFilter,
@@ -33,75 +46,74 @@ LEGS_PAGE_MAX = 1000  # the most legs one page of /jobs/{id}/legs answers
 JOB_EVENTS = 500  # the newest events listed with a job
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def leg_view(leg: LegRecord) -> Leg:
+    return Leg(
+        id=leg.id,
+        provider=leg.provider,
+        target=leg.target,
+        state=leg.state,
+        reason=leg.reason,
+        detail=leg.detail,
+        already_cancelled=leg.already_cancelled,
+        at_risk=leg.at_risk,
+        attempts=leg.attempts,
+        provider_reference=leg.provider_reference,
+        reconciliation=(LegReconciliation.model_validate(leg.reconciliation)
+                        if leg.reconciliation is not None else None),
+        updated_at=leg.updated_at,
+    )
 
 
-def leg_json(leg: LegRecord) -> dict[str, Any]:
-    return {
-        "id": leg.id,
-        "provider": leg.provider.value,
-        "target": leg.target,
-        "state": leg.state.value,
-        "reason": leg.reason.value if leg.reason else None,
-        "detail": leg.detail,
-        "already_cancelled": leg.already_cancelled,
-        "at_risk": leg.at_risk,
-        "attempts": leg.attempts,
-        "provider_reference": leg.provider_reference,
-        "reconciliation": leg.reconciliation,
-        "updated_at": _iso(leg.updated_at),
-    }
-
-
-def leg_counts_json(totals: LegTotals) -> dict[str, int]:
+def leg_counts(totals: LegTotals) -> dict[str, int]:
     """Every leg state with its count, zeros included, so readers never miss a key."""
     return {state.value: totals.by_state.get(state, 0) for state in LegState}
 
 
-def event_json(event: JobEvent) -> dict[str, Any]:
-    return {"type": event.type, "at": _iso(event.created_at), "note": event.note,
-            "leg": event.leg_id, "actor": event.actor, "details": event.details or {}}
+def event_view(event: JobEvent) -> Event:
+    return Event(type=event.type, at=event.created_at, note=event.note, leg=event.leg_id,
+                 actor=event.actor, details=event.details or {})
 
 
-def job_json(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
-             legs_next_cursor: str | None,
-             events: list[JobEvent] | None = None) -> dict[str, Any]:
+def _job_fields(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
+                legs_next_cursor: str | None) -> dict[str, Any]:
     recon = job.reconciliation or {"state": "pending", "differences": []}
     if job.state is JobState.INVALID:
         recon = {"state": "not_applicable", "differences": []}
     return {
         "id": job.id,
         "idempotency_key": job.idempotency_key,
-        "state": job.state.value,
-        "created_at": _iso(job.created_at),
-        "updated_at": _iso(job.updated_at),
-        "errors": job.errors or [],
-        "leg_counts": leg_counts_json(totals),
-        "legs": [leg_json(leg) for leg in legs],
+        "state": job.state,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "errors": [FieldError.model_validate(error) for error in job.errors or []],
+        "leg_counts": LegCounts(**leg_counts(totals)),
+        "legs": [leg_view(leg) for leg in legs],
         "legs_next_cursor": legs_next_cursor,
-        "reconciliation": recon,
-        # issue 17: a single job carries its (newest JOB_EVENTS) events; lists leave them out.
-        **({"events": [event_json(e) for e in events]} if events is not None else {}),
+        "reconciliation": JobReconciliation.model_validate(recon),
     }
 
 
-def notification_json(delivery: OutcomeDelivery) -> dict[str, Any]:
+def job_view(job: JobRecord, legs: list[LegRecord], totals: LegTotals,
+             legs_next_cursor: str | None) -> Job:
+    """A job as a list shows it: its first legs, counts and reconciliation."""
+    return Job(**_job_fields(job, legs, totals, legs_next_cursor))
+
+
+def notification_view(delivery: OutcomeDelivery) -> Notification:
     """Outcomes (issue 17): one owed webhook or reply message, as the job lists it."""
-    return {
-        "kind": delivery.kind.value,
-        "url": delivery.destination.get("url"),
-        "reply_to": ({"task": delivery.destination["task"],
-                      "queue": delivery.destination["queue"]}
-                     if "task" in delivery.destination else None),
-        "final_state": delivery.final_state,
-        "status": delivery.status.value,
-        "attempts": delivery.attempts,
-        "last_http_status": delivery.last_status,
-        "last_error": delivery.last_error,
-        "next_attempt_at": _iso(delivery.next_attempt_at),
-        "delivered_at": _iso(delivery.delivered_at),
-    }
+    return Notification(
+        kind=delivery.kind,
+        url=delivery.destination.get("url"),
+        reply_to=(ReplyTo(task=delivery.destination["task"], queue=delivery.destination["queue"])
+                  if "task" in delivery.destination else None),
+        final_state=JobState(delivery.final_state),
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_http_status=delivery.last_status,
+        last_error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at,
+        delivered_at=delivery.delivered_at,
+    )
 
 
 def check_jobs_cursor(reads: ReadSide, cursor: str) -> None:
@@ -138,7 +150,7 @@ def decode_leg_cursor(cursor: str, job_id: str) -> int:
     return position
 
 
-def get_job(reads: ReadSide, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, Any] | None:
+def get_job(reads: ReadSide, job_id: str, *, legs: int = JOB_LEGS) -> JobDetail | None:
     """The job with its first ``legs`` legs (and a cursor to the rest, if any)."""
     with reads.snapshot() as views:
         job = views.get_job(job_id)
@@ -150,15 +162,9 @@ def get_job(reads: ReadSide, job_id: str, *, legs: int = JOB_LEGS) -> dict[str, 
         notifications = views.notifications_of(job_id)
     shown, more = found[:legs], len(found) > legs
     cursor = encode_leg_cursor(job_id, shown[-1].position + 1) if more and shown else None
-    answer = job_json(job, shown, totals, cursor, events)
-    answer["notifications"] = [notification_json(delivery) for delivery in notifications]
-    return answer
-
-
-@dataclass(frozen=True, slots=True)
-class LegPage:
-    legs: list[dict[str, Any]]
-    next_cursor: str | None
+    return JobDetail(**_job_fields(job, shown, totals, cursor),
+                     events=[event_view(event) for event in events],
+                     notifications=[notification_view(delivery) for delivery in notifications])
 
 
 def get_legs(reads: ReadSide, job_id: str, *, cursor: str | None,
@@ -172,12 +178,12 @@ def get_legs(reads: ReadSide, job_id: str, *, cursor: str | None,
         found = views.legs_from(job_id, start, limit + 1)
     shown = found[:limit]
     more = len(found) > limit and bool(shown)
-    return LegPage([leg_json(leg) for leg in shown],
-                   encode_leg_cursor(job_id, shown[-1].position + 1) if more else None)
+    return LegPage(legs=[leg_view(leg) for leg in shown],
+                   next_cursor=encode_leg_cursor(job_id, shown[-1].position + 1) if more else None)
 
 
 def iter_legs(reads: ReadSide, job_id: str, *, start: str | None = None,
-              page: int = LEGS_PAGE_MAX) -> Iterator[dict[str, Any]]:
+              page: int = LEGS_PAGE_MAX) -> Iterator[Leg]:
     """Every leg of the job from the cursor ``start`` on, a page in memory at a time."""
     cursor = start
     while True:
@@ -188,12 +194,6 @@ def iter_legs(reads: ReadSide, job_id: str, *, start: str | None = None,
         if found.next_cursor is None:
             return
         cursor = found.next_cursor
-
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    jobs: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 # Jobs read (with their legs) per read transaction while a list is streamed: 20 jobs of at most
@@ -210,7 +210,7 @@ def _filter(where: JobFilter | None, state: JobState | None) -> JobFilter:
 def stream_jobs(
     reads: ReadSide, *, state: JobState | None = None, limit: int, cursor: str | None,
     legs_per_job: int = LISTED_LEGS, where: JobFilter | None = None,
-) -> tuple[str | None, Iterator[dict[str, Any]]]:
+) -> tuple[str | None, Iterator[Job]]:
     """The next page's cursor, and the page's jobs newest first, read JOBS_PER_READ at a time
     (each job consistent with its legs and counts); ValueError if ``cursor`` is not ours."""
     after = reads.decode_cursor(cursor) if cursor else None
@@ -220,7 +220,7 @@ def stream_jobs(
     next_cursor = reads.encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     ids = [job.id for job in page]
 
-    def jobs() -> Iterator[dict[str, Any]]:
+    def jobs() -> Iterator[Job]:
         for start in range(0, len(ids), JOBS_PER_READ):
             part = ids[start:start + JOBS_PER_READ]
             with reads.snapshot() as views:
@@ -232,7 +232,7 @@ def stream_jobs(
                 # Positions run from 0, so the rest starts after the first legs_per_job.
                 rest = (encode_leg_cursor(job_id, legs_per_job) if total.legs > len(shown)
                         else None)
-                yield job_json(records[job_id], shown, total, rest)
+                yield job_view(records[job_id], shown, total, rest)
 
     return next_cursor, jobs()
 
@@ -240,8 +240,8 @@ def stream_jobs(
 def list_jobs(
     reads: ReadSide, *, state: JobState | None = None, limit: int, cursor: str | None,
     legs_per_job: int = LISTED_LEGS, where: JobFilter | None = None,
-) -> JobPage:
+) -> JobList:
     """Newest first; ``cursor`` comes from the previous page (ValueError if it is not ours)."""
     next_cursor, jobs = stream_jobs(reads, state=state, limit=limit, cursor=cursor,
                                     legs_per_job=legs_per_job, where=where)
-    return JobPage(list(jobs), next_cursor)
+    return JobList(jobs=list(jobs), next_cursor=next_cursor)
