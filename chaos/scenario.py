@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from sqlalchemy import func, select
 
 from devstack.sandbox_control import SandboxControl
 from devstack.stack import Stack
-from devstack.waiting import wait_until
+from devstack.waiting import Timeout, wait_until
 from worker.celery_app import create_celery
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import callback_pages, jobs, legs
@@ -120,7 +121,7 @@ def run(size: int = 12, *, seed: int = 7, run_dir: Path | None = None,
         producer.close()
         engine = create_ledger_engine(stack.settings().database_url)
         try:
-            _drain(engine, len(requests), drain_timeout)
+            _drain(engine, len(requests), drain_timeout, stack.settings().redis_url)
             figures.drain_seconds_after_last_fault = round(time.monotonic() - last_fault, 1)
             _check(engine, sandbox, stack, figures)
         finally:
@@ -183,14 +184,32 @@ def _break_things(stack: Stack, producer: Any, figures: Figures, rng: random.Ran
     return time.monotonic()
 
 
-def _drain(engine: Any, expected: int, timeout: float) -> None:
+def _drain(engine: Any, expected: int, timeout: float, redis_url: str) -> None:
     def all_final() -> bool:
         with engine.connect() as conn:
             done = conn.execute(select(func.count()).select_from(jobs).where(
                 jobs.c.state.in_(FINAL_JOBS))).scalar_one()
         return bool(done == expected)
 
-    wait_until(all_final, timeout=timeout, what=f"{expected} jobs to end", interval=0.5)
+    try:
+        wait_until(all_final, timeout=timeout, what=f"{expected} jobs to end", interval=0.5)
+    except Timeout as exc:
+        raise ChaosFailure(f"{exc}; {_where_they_are(engine, redis_url)}") from exc
+
+
+def _where_they_are(engine: Any, redis_url: str) -> str:
+    """What a drain that timed out leaves: jobs by state in the ledger, and the broker's queues,
+    messages delivered but not acknowledged, and kombu's restore lock."""
+    with engine.connect() as conn:
+        states = dict(Counter(conn.execute(select(jobs.c.state)).scalars()))
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        queues = {name.decode(): client.llen(name) for name in client.scan_iter(count=1000)
+                  if client.type(name) == b"list"}
+        return (f"ledger jobs by state {states}; queues {queues}; unacked "
+                f"{client.hlen('unacked')}; restore lock ttl {client.ttl('unacked_mutex')} s")
+    finally:
+        client.close()
 
 
 def _check(engine: Any, sandbox: SandboxControl, stack: Stack, figures: Figures) -> None:
