@@ -75,3 +75,17 @@ def test_no_task_module_spells_retry_options_itself() -> None:
                             and node.value.id in RETRY_OPTIONS)):
                         spelled.append(f"{path.name}:{function.name}")
     assert spelled == []
+
+
+def test_the_restore_sweep_options_are_ones_kombu_reads() -> None:
+    """kombu ignores transport options it does not know: each restore option must be one of the
+    Redis channel's, and the sweep must run often enough and its lock expire soon enough."""
+    from kombu.transport.redis import Channel
+
+    from worker.celery_app import RESTORE_OPTIONS, celery_config
+
+    options = celery_config(Settings())["broker_transport_options"]
+    assert set(RESTORE_OPTIONS) <= set(Channel.from_transport_options)
+    assert {k: options[k] for k in RESTORE_OPTIONS} == RESTORE_OPTIONS
+    sweep = options["unacked_restore_interval"] * options["unacked_restore_throttle"]
+    assert sweep <= 10 and options["unacked_mutex_expire"] <= 30
