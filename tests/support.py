@@ -26,12 +26,12 @@ from devstack.waiting import wait_until
 from worker.domain.outcomes import AwaitingCallbacks, Cancelled, Outcome, Rejected
 from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.states import JobState, Provider, Reason
-from worker.ledger.records import CallMade, NewCallbackPage
 from worker.ledger.uow import SqlUnitOfWorkFactory
 from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallObserver, CallRecord
 from worker.services.context import Context, RetryPolicy
 from worker.services.legs import process_leg
+from worker.services.records import CallMade, NewCallbackPage
 from worker.services.submit import submit
 from worker.services.views import JobList, ReadSide, get_job
 

@@ -28,15 +28,15 @@ from worker.domain.reconciliation import Figures, LegEvidence, Reported, Source
 from worker.domain.rounds import RetryPolicy
 from worker.domain.states import Provider
 from worker.domain.task_label import TaskLabel
-from worker.ledger.records import (
-    AttemptRecord,
-    JobRecord,
-    LegRecord,
-)
 from worker.providers.calls import CallObserver, CallRecord
 from worker.providers.errors import ProviderError
 from worker.services.context import Context
 from worker.services.ports import LegDriver
+from worker.services.records import (
+    AttemptRecord,
+    JobRecord,
+    LegRecord,
+)
 from worker.services.unit_of_work import UnitOfWorkFactory
 
 

@@ -18,7 +18,7 @@ from worker.domain.deliveries import (
     delivery_id_for,
 )
 from worker.domain.states import JobState, LegState, Provider, Reason
-from worker.ledger.records import (
+from worker.services.records import (
     AttemptRecord,
     CallMade,
     JobEvent,

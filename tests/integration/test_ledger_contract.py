@@ -17,7 +17,9 @@ from tests.fakes import FakeUnitsOfWork
 from tests.support import fresh_postgres_url
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.ledger import create_ledger_engine, upgrade_ledger
-from worker.ledger.records import (
+from worker.ledger.uow import SqlUnitOfWorkFactory
+from worker.providers.calls import CallRecord
+from worker.services.records import (
     CallMade,
     Lease,
     LegClaim,
@@ -26,8 +28,6 @@ from worker.ledger.records import (
     NewJob,
     NewLeg,
 )
-from worker.ledger.uow import SqlUnitOfWorkFactory
-from worker.providers.calls import CallRecord
 from worker.services.unit_of_work import UnitOfWorkFactory
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

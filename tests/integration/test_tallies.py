@@ -25,11 +25,11 @@ from webhooks import create_app
 from worker.domain.request import target_key
 from worker.ledger import create_ledger_engine, upgrade_ledger
 from worker.ledger.migrate import alembic_config
-from worker.ledger.records import CallMade
-from worker.ledger.tables import LATENCY_BOUNDS_MS, attempts, jobs, leg_tallies, legs
+from worker.ledger.tables import attempts, jobs, leg_tallies, legs
 from worker.ledger.uow import SqlUnitOfWork
 from worker.ledger.views import LedgerReads
 from worker.providers.calls import CallRecord
+from worker.services.records import LATENCY_BOUNDS_MS, CallMade
 from worker.settings import Settings
 
 

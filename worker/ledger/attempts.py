@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from worker.ledger.records import AttemptRecord, CallMade
 from worker.ledger.rows import ATTEMPT_FIELDS, attempt_columns, attempt_record
 from worker.ledger.tables import attempts, legs
+from worker.services.records import AttemptRecord, CallMade
 
 _START_ATTEMPTS = insert(attempts).returning(attempts.c.leg_id, attempts.c.id,
                                              sort_by_parameter_order=True)

@@ -14,7 +14,6 @@ transaction, so ``/metrics`` counters never go down.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
@@ -35,7 +34,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from worker.domain.states import FINAL_JOB_STATES, Provider
 from worker.ledger.tables import (
-    LATENCY_BOUNDS_MS,
     attempts,
     call_tallies,
     callback_pages,
@@ -43,47 +41,11 @@ from worker.ledger.tables import (
     latency_column,
     legs,
 )
+from worker.services.records import LATENCY_BOUNDS_MS, AttemptLine, AuditedJob, Pruned
 
 _FINAL = [state.value for state in FINAL_JOB_STATES]
 
 
-@dataclass(frozen=True)
-class AuditedJob:
-    """A job as the export needs it: its state, and how many calls its legs counted."""
-
-    id: str
-    state: str
-    calls_counted: int
-
-
-@dataclass(frozen=True)
-class AttemptLine:
-    """One provider call of a job's leg, without its response body."""
-
-    id: int
-    leg_id: str
-    provider: str
-    operation: str
-    started_at: datetime
-    finished_at: datetime | None
-    http_status: int | None
-    outcome: str | None
-    provider_code: str | None
-    request_id: str | None
-    latency_ms: float | None
-
-
-@dataclass(frozen=True)
-class Pruned:
-    """What one prune removed: jobs looked at, attempt rows deleted, page bodies emptied."""
-
-    jobs: int = 0
-    attempts: int = 0
-    page_bodies: int = 0
-
-    def __add__(self, other: Pruned) -> Pruned:
-        return Pruned(self.jobs + other.jobs, self.attempts + other.attempts,
-                      self.page_bodies + other.page_bodies)
 
 
 def audited_job(conn: Connection, job_id: str) -> AuditedJob | None:

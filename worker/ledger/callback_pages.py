@@ -8,8 +8,8 @@ import msgspec
 from sqlalchemy import Connection, func, select
 
 from worker.ledger.insert_once import insert_once
-from worker.ledger.records import NewCallbackPage, PageTotals
 from worker.ledger.tables import callback_pages
+from worker.services.records import NewCallbackPage, PageTotals
 
 
 class SqlCallbackPageRepository:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
-from worker.ledger.records import JobEvent, NewEvent
 from worker.ledger.tables import job_events
+from worker.services.records import JobEvent, NewEvent
 
 
 class SqlEventRepository:

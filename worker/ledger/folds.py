@@ -25,12 +25,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from worker.ledger.tables import (
-    LATENCY_BOUNDS_MS,
     call_tallies,
     job_tallies,
     latency_column,
     leg_tallies,
 )
+from worker.services.records import LATENCY_BOUNDS_MS
 
 # One scrape at a time folds the tallies of backends that have gone.
 _FOLD_LOCK = 0x63616E63  # "canc"

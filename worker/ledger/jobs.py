@@ -11,9 +11,9 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from worker.domain.request import target_key
 from worker.domain.states import JobState, LegState
 from worker.ledger.insert_once import insert_once
-from worker.ledger.records import JobRecord, LegRecord, NewJob, NewLeg
 from worker.ledger.rows import job_record, leg_record
 from worker.ledger.tables import jobs, legs
+from worker.services.records import JobRecord, LegRecord, NewJob, NewLeg
 
 # The statements every job runs, built once: on SQLite, building a statement and its cache key
 # costs more than running it (bench/README: 64 us to build and run a lookup, 22 us to run it).

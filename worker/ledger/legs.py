@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Executable, and_, bindparam, func, or_, select, update
 
 from worker.domain.states import LegState, Provider, Reason
-from worker.ledger.records import LegClaim, LegFinish, LegRecord, leg_reconciliation_as_stored
-from worker.ledger.rows import leg_record, stored_values
+from worker.ledger.rows import leg_reconciliation_as_stored, leg_record, stored_values
 from worker.ledger.tables import legs
+from worker.services.records import LegClaim, LegFinish, LegRecord
 
 # What a round may change on a leg; every other column stays as the claim found it.
 ROUND_COLUMNS = ("state", "reason", "detail", "already_cancelled", "provider_reference",

@@ -9,20 +9,28 @@ from typing import Any
 from sqlalchemy import Row
 
 from worker.domain.states import JobState, LegState, Provider, Reason
-from worker.ledger.records import (
-    AttemptRecord,
-    CallMade,
-    JobRecord,
-    LegRecord,
-    leg_reconciliation_as_stored,
-)
 from worker.ledger.tables import attempts
+from worker.services.records import AttemptRecord, CallMade, JobRecord, LegRecord
 
 # Attempt rows without their bodies: what views of many attempts read.
 ATTEMPT_SUMMARY = [column for column in attempts.c if column.name != "response_body"]
 # The columns a finished call fills on its attempt row.
 ATTEMPT_FIELDS = ("operation", "started_at", "finished_at", "http_status", "outcome",
                   "provider_code", "request_id", "latency_ms", "response_body")
+
+
+def leg_reconciliation_as_stored(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A leg's stored ``reconciliation`` in the contract's shape, whichever shape it was written in.
+
+    Until issue 12 the evidence's fields were nested: ``{"evidence": {source, currency, expected,
+    reported}, "differences": [...]}``. Ledgers keep such rows, and a worker of the previous
+    release still writes them during a rolling deploy, so they are lifted on every read rather
+    than rewritten once by a migration (which could not catch the rows written after it ran).
+    """
+    if not stored or "evidence" not in stored:
+        return stored
+    evidence = stored["evidence"] or {}
+    return {**evidence, "differences": stored.get("differences") or []}
 
 
 def stored_values(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from worker.services.records import LATENCY_BOUNDS_MS
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset of its own)."""
@@ -182,11 +184,6 @@ job_events = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_job_events_job", "job_id", "id"),
 )
-
-# Provider call latency buckets of the metrics histogram, in milliseconds (cumulative: a call
-# counts in every bucket whose bound is at or above its latency). Fixed by migration 0003.
-LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
-
 
 def latency_column(bound_ms: int) -> str:
     return f"le_{bound_ms}_ms"

@@ -25,10 +25,8 @@ from worker.ledger.engine import READ_ONLY
 from worker.ledger.events import SqlEventRepository
 from worker.ledger.folds import fold_tallies
 from worker.ledger.outcomes import SqlOutcomeRepository
-from worker.ledger.records import AttemptRecord, JobEvent, JobRecord, LegRecord
 from worker.ledger.rows import ATTEMPT_SUMMARY, attempt_record, job_record, leg_record
 from worker.ledger.tables import (
-    LATENCY_BOUNDS_MS,
     attempts,
     call_tallies,
     callback_pages,
@@ -38,6 +36,7 @@ from worker.ledger.tables import (
     leg_tallies,
     legs,
 )
+from worker.services.records import LATENCY_BOUNDS_MS, AttemptRecord, JobEvent, JobRecord, LegRecord
 from worker.services.views.read_side import (
     CallTally,
     JobFilter,

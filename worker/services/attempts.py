@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from worker.ledger.records import CallMade
 from worker.providers.calls import CallRecord
 from worker.services.context import Context
+from worker.services.records import CallMade
 
 
 @dataclass

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from worker.domain.states import JobState
-from worker.ledger.audit import AttemptLine, AuditedJob, Pruned
+from worker.services.records import AttemptLine, AuditedJob, Pruned
 from worker.services.views.models import AttemptCall
 
 EXPORT_PAGE = 1000  # calls read per query

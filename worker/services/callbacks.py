@@ -23,12 +23,12 @@ from worker.domain.reconciliation import (
     leg_reconciliation,
 )
 from worker.domain.states import LegState
-from worker.ledger.records import LegRecord, NewCallbackPage
 from worker.providers.paywall.adapter import CURRENCY
 from worker.providers.paywall.callbacks import CallbackPage
 from worker.services.context import Context
 from worker.services.jobs import refresh_job
 from worker.services.outcomes import dispatch_outcomes
+from worker.services.records import LegRecord, NewCallbackPage
 from worker.services.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

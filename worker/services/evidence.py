@@ -18,7 +18,7 @@ from typing import Any
 
 from worker.domain.evidence_wait import EVIDENCE_MAX_READS, WAIT_OVER, read_interval, start_wait
 from worker.domain.reconciliation import LegEvidence
-from worker.ledger.records import LegRecord
+from worker.services.records import LegRecord
 
 __all__ = ["EVIDENCE_MAX_READS", "AfterRead", "after_read", "read_interval", "start_wait"]
 

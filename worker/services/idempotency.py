@@ -14,7 +14,7 @@ from typing import Any
 
 from worker.domain.events import EventType
 from worker.domain.request import CancellationRequest, target_of
-from worker.ledger.records import NewEvent
+from worker.services.records import NewEvent
 from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)

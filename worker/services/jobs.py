@@ -17,9 +17,9 @@ from worker.domain.reconciliation import (
     reconcile,
 )
 from worker.domain.states import JobState, LegState
-from worker.ledger.records import JobRecord
 from worker.services.outcome_log import job_ended
 from worker.services.outcomes import owe_outcomes
+from worker.services.records import JobRecord
 from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ from worker.domain.reconciliation import leg_reconciliation, leg_reconciliation_
 from worker.domain.rounds import LegAtClaim, claimable
 from worker.domain.states import JobState, LegState, can_transition
 from worker.domain.task_label import TaskLabel
-from worker.ledger.records import CallMade, LegClaim, LegFinish, LegRecord
 from worker.services.context import Context
 from worker.services.evidence import after_read
 from worker.services.jobs import refresh_job
 from worker.services.outcome_log import last_answer, leg_ended
 from worker.services.outcomes import dispatch_outcomes
+from worker.services.records import CallMade, LegClaim, LegFinish, LegRecord
 from worker.services.rounds import CallLog, Claim, RoundResult, run_round, try_read_evidence
 from worker.services.unit_of_work import AbstractUnitOfWork
 

@@ -21,9 +21,9 @@ from typing import Any
 from worker.domain.events import EventType
 from worker.domain.reconciliation import leg_reconciliation_without_figures
 from worker.domain.states import LegState, Reason
-from worker.ledger.records import LegRecord, NewEvent
 from worker.services.jobs import refresh_job
 from worker.services.ports import Dispatcher
+from worker.services.records import LegRecord, NewEvent
 from worker.services.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from worker.domain.states import JobState, LegState
-from worker.ledger.records import LegRecord
 from worker.providers.calls import CallRecord
+from worker.services.records import LegRecord
 
 log = logging.getLogger("cancelflow.outcomes")
 

@@ -20,10 +20,10 @@ from worker.domain.deliveries import DeliveryStatus, OutcomeDelivery, OutcomeKin
 from worker.domain.events import EventType
 from worker.domain.request import CancellationRequest
 from worker.domain.states import JobState
-from worker.ledger.records import JobRecord, NewEvent
 from worker.providers.retry import backoff
 from worker.services.context import Context, RetryPolicy
 from worker.services.ports import DeliveryError, OutcomeChannels
+from worker.services.records import JobRecord, NewEvent
 from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger("cancelflow.outcomes")

@@ -28,11 +28,11 @@ from worker.domain.rounds import (
     paused,
 )
 from worker.domain.states import LegState, Reason
-from worker.ledger.records import CallMade, LegRecord
 from worker.providers.calls import CallRecord
 from worker.providers.errors import ProviderError, RateLimited
 from worker.services.context import Context
 from worker.services.ports import LegDriver
+from worker.services.records import CallMade, LegRecord
 
 log = logging.getLogger(__name__)
 

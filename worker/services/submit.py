@@ -29,11 +29,11 @@ from worker.domain.request import (
 )
 from worker.domain.states import JobState, LegState, Provider
 from worker.domain.task_label import TaskLabel
-from worker.ledger.records import Lease, NewJob, NewLeg
 from worker.services.context import Context
 from worker.services.idempotency import note_conflict
 from worker.services.legs import INTENT, Claim, run_claimed
 from worker.services.outcomes import notify_refusal
+from worker.services.records import Lease, NewJob, NewLeg
 
 log = logging.getLogger(__name__)
 

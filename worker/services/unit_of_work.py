@@ -2,7 +2,7 @@
 
 A unit of work is one transaction: ``with ctx.uow() as uow: ...; uow.commit()``; nothing is
 written unless ``commit`` is called. The repositories take and return records
-(``worker.ledger.records``); every row shape, column default and storage encoding is theirs.
+(``worker.services.records``); every row shape, column default and storage encoding is theirs.
 The SQL implementation is ``worker.ledger.uow.SqlUnitOfWork``; ``tests.fakes.FakeUnitOfWork``
 keeps the same contract in memory (``tests/integration/test_ledger_contract.py`` holds both to it).
 """
@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self
 
 from worker.domain.deliveries import DeliveryStatus, OutcomeDelivery, OutcomeKind
 from worker.domain.states import JobState, LegState, Reason
-from worker.ledger.records import (
+from worker.services.records import (
     AttemptRecord,
     CallMade,
     JobEvent,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from worker.domain.states import JobState
-from worker.ledger.tables import LATENCY_BOUNDS_MS
+from worker.services.records import LATENCY_BOUNDS_MS
 from worker.services.views.read_side import CallTally, ReadSide
 
 __all__ = ["LATENCY_BOUNDS_MS", "CallTally", "LedgerFigures", "ledger_figures"]

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from worker.domain.deliveries import OutcomeDelivery
 from worker.domain.states import JobState, LegState, Provider
-from worker.ledger.records import AttemptRecord, JobEvent, JobRecord, LegRecord
+from worker.services.records import AttemptRecord, JobEvent, JobRecord, LegRecord
 
 __all__ = ["AttemptRecord", "CallTally", "JobEvent", "JobFilter", "JobRecord",
            "LedgerUnavailable", "LegRecord", "LegTotals", "ReadSide", "Snapshot"]

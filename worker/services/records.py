@@ -1,4 +1,8 @@
-"""Plain records read from the ledger: what services see instead of rows."""
+"""The records the use cases and the ledger exchange: what services see instead of rows.
+
+They belong to the ports (``worker.services.unit_of_work``, ``worker.services.audit``), not to the
+SQL behind them: ``worker.ledger`` builds them from rows, ``tests.fakes`` from memory.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,6 @@ from typing import Any
 
 from worker.domain.states import JobState, LegState, Provider, Reason
 from worker.providers.calls import CallRecord
-
-
-def leg_reconciliation_as_stored(stored: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A leg's stored ``reconciliation`` in the contract's shape, whichever shape it was written in.
-
-    Until issue 12 the evidence's fields were nested: ``{"evidence": {source, currency, expected,
-    reported}, "differences": [...]}``. Ledgers keep such rows, and a worker of the previous
-    release still writes them during a rolling deploy, so they are lifted on every read rather
-    than rewritten once by a migration (which could not catch the rows written after it ran).
-    """
-    if not stored or "evidence" not in stored:
-        return stored
-    evidence = stored["evidence"] or {}
-    return {**evidence, "differences": stored.get("differences") or []}
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +187,46 @@ class JobEvent:
     note: str | None
     details: dict[str, Any] | None
     created_at: datetime
+
+@dataclass(frozen=True)
+class AuditedJob:
+    """A job as the export needs it: its state, and how many calls its legs counted."""
+
+    id: str
+    state: str
+    calls_counted: int
+
+
+@dataclass(frozen=True)
+class AttemptLine:
+    """One provider call of a job's leg, without its response body."""
+
+    id: int
+    leg_id: str
+    provider: str
+    operation: str
+    started_at: datetime
+    finished_at: datetime | None
+    http_status: int | None
+    outcome: str | None
+    provider_code: str | None
+    request_id: str | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one prune removed: jobs looked at, attempt rows deleted, page bodies emptied."""
+
+    jobs: int = 0
+    attempts: int = 0
+    page_bodies: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.jobs + other.jobs, self.attempts + other.attempts,
+                      self.page_bodies + other.page_bodies)
+
+
+# Provider call latency buckets of the metrics histogram, in milliseconds (cumulative: a call
+# counts in every bucket whose bound is at or above its latency). Fixed by migration 0003.
+LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
