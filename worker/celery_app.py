@@ -117,6 +117,13 @@ def _outlive_broker_outages(**_kwargs: Any) -> None:
     broker_outage.install()
 
 
+def _reuse_broker_clients(**_kwargs: Any) -> None:
+    # kombu 5.7.0 builds a Redis client for every publish and ack (worker/broker_client_reuse.py).
+    from worker import broker_client_reuse
+
+    broker_client_reuse.install()
+
+
 def _log_configuration(**_kwargs: Any) -> None:
     from worker.bootstrap import log_configuration
 
@@ -127,4 +134,5 @@ signals.setup_logging.connect(_setup_logging, weak=False)
 signals.celeryd_after_setup.connect(_log_configuration, weak=False)
 signals.worker_init.connect(_migrate, weak=False)
 signals.worker_init.connect(_outlive_broker_outages, weak=False)
+signals.worker_init.connect(_reuse_broker_clients, weak=False)
 signals.beat_init.connect(_migrate, weak=False)
