@@ -25,6 +25,7 @@ from celery.exceptions import InvalidTaskError
 from celery.worker.consumer.consumer import Consumer
 from celery.worker.strategy import default as default_strategy
 
+from tasks.event_pacing import PacedEvents
 from tasks.requests import body_digest
 from worker.domain.request import invalid_job_id, job_id_for_key, usable_idempotency_key
 from worker.task_names import FILE_INVALID, INTERNAL_QUEUE, SUBMIT_QUEUE, SUBMIT_TASK
@@ -166,8 +167,9 @@ def _idempotency_key(message: Any) -> str | None:
     return usable_idempotency_key(kwargs.get("request")) if isinstance(kwargs, dict) else None
 
 
-class IntakeConsumer(Consumer):  # type: ignore[misc]
-    """Celery's consumer, filing the producer messages it would drop."""
+class IntakeConsumer(PacedEvents, Consumer):  # type: ignore[misc]
+    """Celery's consumer, filing the producer messages it would drop, its task events paced
+    (tasks/event_pacing.py)."""
 
     def file_invalid(self, message: Any, errors: Errors) -> None:
         """Hand the message to ``cancelflow.file_invalid``, then acknowledge it."""
