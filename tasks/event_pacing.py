@@ -18,6 +18,7 @@ of events, as it loses whatever it had not sent before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 EVENT_FLUSH_SECONDS = 0.05
@@ -27,7 +28,7 @@ class PacedEvents:
     """A mixin for Celery's worker consumer; see the module's docstring."""
 
     hub: Any
-    _flush_events_promise: Any
+    _flush_events: Callable[[], None]  # Celery's Consumer: flush what the dispatcher buffered
     _flush_pending = False
 
     def on_send_event_buffered(self) -> None:
@@ -46,9 +47,6 @@ class PacedEvents:
     def _paced_flush(self) -> None:
         self._flush_pending = False
         self._flush_events()
-
-    def _flush_events(self) -> None:
-        super()._flush_events()  # type: ignore[misc]
 
     def stop(self) -> None:
         self._flush_events()
