@@ -24,7 +24,7 @@ from tests.support import wait_for_job
 from worker.dispatch import readable
 from worker.domain.task_label import TaskLabel
 from worker.producer import publish
-from worker.task_names import INTERNAL_QUEUE, PROCESS_LEG, PROCESS_LEGS
+from worker.task_names import INTERNAL_QUEUE, NOOP, PROCESS_LEG, PROCESS_LEGS
 
 pytestmark = pytest.mark.e2e
 
@@ -42,11 +42,25 @@ FLOWER_AUTH = f"operator:{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="module")
-def flower(stack: Stack) -> Iterator[httpx.Client]:
-    """``celery -A worker flower`` on the stack's broker, and a client that logs in to it."""
+def flower(stack: Stack, producer: Celery) -> Iterator[httpx.Client]:
+    """``celery -A worker flower`` on the stack's broker, listening to the worker's events, and a
+    client that logs in to it.
+
+    Flower answers its health check before it has subscribed to the events, and an event sent
+    before that is never seen: no-op tasks are sent until Flower lists one as succeeded.
+    """
     stack.start_flower(FLOWER_AUTH)
     user, password = FLOWER_AUTH.split(":", 1)
+    probe_counter = f"flower-probe:{uuid.uuid4()}"
+
+    def events_reach_flower(client: httpx.Client) -> bool:
+        producer.send_task(NOOP, args=[probe_counter])
+        return _task_where(client, name=NOOP, state="SUCCESS",
+                           args=lambda a: isinstance(a, str) and probe_counter in a) is not None
+
     with httpx.Client(base_url=stack.flower_url, timeout=5, auth=(user, password)) as client:
+        wait_until(lambda: events_reach_flower(client), timeout=30, interval=0.5,
+                   what="Flower listing a task from the worker's events")
         yield client
 
 
@@ -91,9 +105,11 @@ def test_flower_lists_the_jobs_tasks_with_readable_args_and_a_retry(
     """Flower's API shows the job's batch and the retried leg by name, args naming the job."""
     assert job["state"] == "reconciled"
     batch_args = str(TaskLabel(job["id"], "bambora", 2))
-    batch = wait_until(lambda: _task_where(flower, name=PROCESS_LEGS, args=batch_args),
-                       timeout=30, what="the job's process_legs task in Flower")
-    assert batch["state"] == "SUCCESS" and batch["kwargs"] == "{}"
+    # Task events reach Flower after the ledger has the job's end: wait for the success event.
+    batch = wait_until(
+        lambda: _task_where(flower, name=PROCESS_LEGS, args=batch_args, state="SUCCESS"),
+        timeout=30, what="the job's process_legs task, succeeded, in Flower")
+    assert batch["kwargs"] == "{}"
     leg_args = str(TaskLabel(job["id"], "bambora", 1))
     retried = wait_until(
         lambda: _task_where(flower, name=PROCESS_LEG, args=leg_args, state="SUCCESS",
@@ -101,9 +117,10 @@ def test_flower_lists_the_jobs_tasks_with_readable_args_and_a_retry(
         timeout=30, what="the retried process_leg task, succeeded, in Flower")
     assert "ref-" not in str(retried["args"]), "the args name the job, not the targets"
     # The producer's own message: its kwargs are the request, which carries no secret.
-    submit = _task_where(flower, name="cancellations.submit",
-                         kwargs=lambda k: isinstance(k, str) and job["idempotency_key"] in k)
-    assert submit is not None and submit["state"] == "SUCCESS"
+    wait_until(
+        lambda: _task_where(flower, name="cancellations.submit", state="SUCCESS",
+                            kwargs=lambda k: isinstance(k, str) and job["idempotency_key"] in k),
+        timeout=30, what="the job's cancellations.submit task, succeeded, in Flower")
 
 
 def test_flower_shows_a_failed_task_with_its_exception(
