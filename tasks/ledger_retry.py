@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from worker.celery_app import app
+from worker.group_commit import GroupTimeout
 
 LEDGER_RETRY_MAX_SECONDS = 60
 LEDGER_RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError,),
+    # GroupTimeout: a ledger write shared with other tasks did not end in time.
+    "autoretry_for": (OperationalError, GroupTimeout),
     "retry_backoff": True,
     "retry_backoff_max": LEDGER_RETRY_MAX_SECONDS,
     "retry_jitter": True,

@@ -1,16 +1,59 @@
-"""``cancellations.submit``: the one task producers call; and the filing of refused messages."""
+"""``cancellations.submit``: the one task producers call; and the filing of refused messages.
+
+Under load many submit tasks run at once (one per worker thread), and each would make two ledger
+transactions of its own: storing its job, then recording its first round. They share them
+instead (``worker/group_commit.py``): the tasks storing a job within the same few milliseconds
+store them in one transaction, and each task's message is still acknowledged only after that
+commit (late acks), so a killed worker loses nothing it had not yet stored, as before; the
+provider calls stay one per task thread, concurrent as before; the rounds that end together are
+recorded in one transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Task
 
 from tasks.ledger_retry import ledger_task
 from worker.bootstrap import process_context
-from worker.services.submit import store_invalid
-from worker.services.submit import submit as submit_job
+from worker.group_commit import GroupCommit
+from worker.services.legs import LegStep, record_results
+from worker.services.rounds import RoundResult
+from worker.services.submit import Accepted, Message, accept, carry_out, store_invalid
 from worker.task_names import FILE_INVALID, SUBMIT_TASK
+
+# How long the first task to arrive waits for others before writing a group: short beside a
+# provider's answer (tens to hundreds of milliseconds), long beside a transaction.
+GROUP_WINDOW_SECONDS = 0.005
+# At most one group per worker's threads (worker_concurrency) of jobs, and of legs twice that.
+GROUP_MAX_JOBS = 32
+GROUP_MAX_RESULTS = 64
+# A task waits at most this long for its group to be written (it then writes its own, or
+# retries as on a ledger error): the bound of the ledger's own waits, well under the broker's
+# visibility timeout.
+GROUP_WAIT_SECONDS = 30.0
+
+
+def _accept(messages: list[Message]) -> list[Accepted]:
+    return accept(process_context(), messages)
+
+
+def _record(results: list[RoundResult]) -> list[LegStep]:
+    return record_results(process_context(), results)
+
+
+accepting: GroupCommit[Message, Accepted] = GroupCommit(
+    _accept, window=GROUP_WINDOW_SECONDS, max_items=GROUP_MAX_JOBS,
+    wait_seconds=GROUP_WAIT_SECONDS)
+recording: GroupCommit[RoundResult, LegStep] = GroupCommit(
+    _record, window=GROUP_WINDOW_SECONDS, max_items=GROUP_MAX_RESULTS,
+    wait_seconds=GROUP_WAIT_SECONDS)
+
+
+def _record_grouped(results: Sequence[RoundResult]) -> list[LegStep]:
+    return recording.run(results)
 
 
 @ledger_task(
@@ -23,9 +66,10 @@ from worker.task_names import FILE_INVALID, SUBMIT_TASK
 )
 def submit(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Store the producer's cancellation request as a job and dispatch its legs."""
-    result = submit_job(
-        process_context(), args, kwargs, getattr(self.request, "body_sha256", None)
-    )
+    message = Message(args, kwargs, getattr(self.request, "body_sha256", None))
+    accepted = accepting.run([message])[0]
+    carry_out(process_context(), accepted, _record_grouped)
+    result = accepted.submitted
     return {"job_id": result.job_id, "created": result.created, "state": result.state.value}
 
 

@@ -22,7 +22,7 @@ from worker.domain.task_label import TaskLabel
 from worker.providers.calls import CallObserver
 from worker.providers.errors import ProviderUnavailable, TransportError
 from worker.services.legs import process_leg
-from worker.services.submit import submit
+from worker.services.submit import Message, accept, submit
 from worker.services.sweep import sweep
 
 
@@ -274,3 +274,23 @@ def test_legs_beyond_the_first_batch_are_dispatched(uows: FakeUnitsOfWork,
     for leg_id, _ in dispatcher.legs:
         process_leg(ctx, leg_id)
     assert uows.job(job_id).state == "reconciled"
+
+
+def test_messages_accepted_together_share_one_durable_transaction(
+        uows: FakeUnitsOfWork, dispatcher: FakeDispatcher) -> None:
+    """The worker's tasks store the messages that arrive together in one step: two jobs, a key
+    repeated within the step (it finds the job stored just before it) and an invalid message,
+    in one durable transaction; with inline_first_round each new job gets its own claim."""
+    import dataclasses
+
+    ctx = dataclasses.replace(make_ctx(uows, dispatcher, None), inline_first_round=True)
+    made = len(uows.made)
+    accepted = accept(ctx, [Message((), message("a")), Message((), message("b")),
+                            Message((), message("a")), Message((), {"request": "no"}, "d" * 64)])
+    assert len(uows.made) == made + 1 and uows.made[-1].durable
+    assert [(a.submitted.created, a.submitted.state.value) for a in accepted] == [
+        (True, "in_progress"), (True, "in_progress"), (False, "in_progress"), (True, "invalid")]
+    assert accepted[2].submitted.job_id == accepted[0].submitted.job_id
+    assert [len(a.claims) for a in accepted] == [1, 1, 0, 0]
+    assert accepted[0].claims[0].token != accepted[1].claims[0].token
+    assert uows.job(accepted[3].submitted.job_id).errors

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,7 @@ from worker.services.records import CallMade, LegClaim, LegFinish, LegRecord
 from worker.services.rounds import CallLog, Claim, RoundResult, run_round, try_read_evidence
 from worker.services.unit_of_work import AbstractUnitOfWork
 
-__all__ = ["INTENT", "Claim", "LegStep", "claim_leg", "claim_legs", "process_leg",
+__all__ = ["INTENT", "Claim", "LegStep", "Recorder", "claim_leg", "claim_legs", "process_leg",
            "process_legs", "record_results", "refresh_evidence", "run_claimed"]
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,12 @@ class LegStep:
 
     state: LegState | None
     retry_in: float | None = None
+
+
+# Writes rounds' results, one step per result in order: record_results, or the worker's
+# group commit of it (several tasks' results in one transaction).
+Recorder = Callable[[Sequence[RoundResult]], list[LegStep]]
+
 
 def claim_legs(ctx: Context, leg_ids: Sequence[str]) -> list[Claim]:
     """Take the legs that are ours to take now, in one transaction of a few statements."""
@@ -106,8 +112,10 @@ def process_legs(ctx: Context, leg_ids: Sequence[str]) -> list[LegStep]:
     return run_claimed(ctx, claim_legs(ctx, leg_ids))
 
 
-def run_claimed(ctx: Context, claims: Sequence[Claim]) -> list[LegStep]:
-    """One round for each claimed leg, concurrently; record them, dispatch their follow-ups."""
+def run_claimed(ctx: Context, claims: Sequence[Claim],
+                record: Recorder | None = None) -> list[LegStep]:
+    """One round for each claimed leg, concurrently; record them (with ``record``, by default
+    in a transaction of their own), dispatch their follow-ups."""
     if not claims:
         return []
     if len(claims) == 1:
@@ -115,7 +123,7 @@ def run_claimed(ctx: Context, claims: Sequence[Claim]) -> list[LegStep]:
     else:
         futures = [ctx.pools.submit(c.leg.provider, run_round, ctx, c) for c in claims]
         results = [future.result() for future in futures]
-    steps = record_results(ctx, results)
+    steps = record(results) if record is not None else record_results(ctx, results)
     for result, step in zip(results, steps, strict=True):
         if step.retry_in is not None:
             ctx.dispatcher.process_leg(result.claim.leg.id, step.retry_in,

@@ -12,8 +12,9 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,9 +32,10 @@ from worker.domain.states import JobState, LegState, Provider
 from worker.domain.task_label import TaskLabel
 from worker.services.context import Context
 from worker.services.idempotency import note_conflict
-from worker.services.legs import INTENT, Claim, run_claimed
+from worker.services.legs import INTENT, Claim, Recorder, run_claimed
 from worker.services.outcomes import notify_refusal
 from worker.services.records import Lease, NewJob, NewLeg
+from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,38 @@ class Submitted:
     state: JobState
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A producer's message as the submit task receives it; ``digest`` is the SHA-256 hex of
+    its body as received (the worker passes it)."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message stored as a job: the answer, the legs to dispatch, the legs claimed already."""
+
+    submitted: Submitted
+    waiting: list[tuple[str, Provider]]
+    claims: list[Claim]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    request: CancellationRequest
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    key: str | None
+    errors: list[dict[str, str]]
+    raw: str
+
+
 def body_sha256(args: Any, kwargs: Any) -> str:
     """A stand-in for the message body's digest when the raw body is not at hand."""
     body = json.dumps([list(args), kwargs, {}], sort_keys=True, default=str).encode()
@@ -58,11 +92,45 @@ def body_sha256(args: Any, kwargs: Any) -> str:
 def submit(
     ctx: Context, args: tuple[Any, ...], kwargs: dict[str, Any], digest: str | None = None
 ) -> Submitted:
-    """Validate and store the message as a job; dispatch the legs that still wait.
+    """Validate and store the message as a job; cancel its first legs and dispatch the others.
 
-    ``digest`` is the SHA-256 hex of the message body as received (the worker passes it).
+    The worker's task does the same in steps (:func:`accept`, :func:`carry_out`), sharing each
+    step's transaction with the other messages being taken at the same moment.
     """
-    raw = digest or body_sha256(args, kwargs)
+    accepted = accept(ctx, [Message(args, kwargs, digest)])[0]
+    carry_out(ctx, accepted)
+    return accepted.submitted
+
+
+def accept(ctx: Context, messages: Sequence[Message]) -> list[Accepted]:
+    """Store each message as a job, or find the job its idempotency key already has, all in one
+    durable transaction: the producers' messages are acknowledged once this returns."""
+    return _store(ctx, [_check(ctx, message) for message in messages])
+
+
+def carry_out(ctx: Context, accepted: Accepted, record: Recorder | None = None) -> None:
+    """Dispatch the job's waiting legs and run the ones it claimed (``record`` writes their
+    results; by default in a transaction of their own)."""
+    try:
+        _dispatch_in_batches(ctx, accepted.waiting, accepted.submitted.job_id)
+    finally:
+        # Legs claimed above are ours to run even if the broker refused the dispatch (an
+        # outage): the sweep dispatches the others again, these would wait for their lease.
+        if accepted.claims:
+            run_claimed(ctx, accepted.claims, record)
+
+
+def store_invalid(
+    ctx: Context, key: str | None, errors: list[dict[str, str]], raw: str
+) -> Submitted:
+    """Keep an invalid message as an ``invalid`` job: under its key's job id when it has a
+    usable key, else under the digest of its body (``raw``); a second copy changes nothing."""
+    return _store(ctx, [_Refused(key, errors, raw)])[0].submitted
+
+
+def _check(ctx: Context, message: Message) -> _Checked | _Refused:
+    args, kwargs = message.args, message.kwargs
+    raw = message.digest or body_sha256(args, kwargs)
     errors: list[dict[str, str]] = []
     if args or set(kwargs) != {"request"}:
         errors.append(
@@ -81,81 +149,80 @@ def submit(
         errors.extend(refused)  # outcomes (issue 17): nothing could sign its webhook
         request = None
     if request is None:
-        return store_invalid(ctx, usable_idempotency_key(payload), errors, raw)
-    return _store_valid(ctx, request, raw)
+        return _Refused(usable_idempotency_key(payload), errors, raw)
+    return _Checked(request, raw)
 
 
-def store_invalid(
-    ctx: Context, key: str | None, errors: list[dict[str, str]], raw: str
-) -> Submitted:
-    """Keep an invalid message as an ``invalid`` job: under its key's job id when it has a
-    usable key, else under the digest of its body (``raw``); a second copy changes nothing."""
-    job_id = str(job_id_for_key(key) if key else invalid_job_id(raw))
+def _store(ctx: Context, checked: Sequence[_Checked | _Refused]) -> list[Accepted]:
     now = ctx.clock()
-    # Durable: the producer's message is acknowledged once this returns.
+    planned = [_plan(ctx, item, now) for item in checked]
+    # Durable: the producers' messages are acknowledged, and the first legs called, after this.
     with ctx.uow(durable=True) as uow:
-        created = uow.jobs.add(NewJob(job_id, key, JobState.INVALID, raw, now, errors=errors),
-                               []) is not None
-        existing = uow.jobs.get(job_id)
+        accepted = [_store_one(uow, item, plan, now)
+                    for item, plan in zip(checked, planned, strict=True)]
         uow.commit()
-    assert existing is not None
-    log.warning("job %s: invalid message (%d errors)", job_id, len(errors))
-    return Submitted(job_id, created, existing.state)
+    for item, done in zip(checked, accepted, strict=True):
+        if isinstance(item, _Refused):
+            log.warning("job %s: invalid message (%d errors)", done.submitted.job_id,
+                        len(item.errors))
+        elif not done.submitted.created:
+            log.info("job %s: idempotency key seen before; answering the existing job",
+                     done.submitted.job_id)
+    return accepted
 
 
-def _store_valid(ctx: Context, request: CancellationRequest, raw: str) -> Submitted:
+def _plan(ctx: Context, item: _Checked | _Refused, now: datetime) -> tuple[NewJob, list[NewLeg]]:
+    """The job's and its legs' rows; the first legs stored claimed, as claim_legs would leave
+    them (one transaction less for a job of one leg)."""
+    if isinstance(item, _Refused):
+        job_id = str(job_id_for_key(item.key) if item.key else invalid_job_id(item.raw))
+        return NewJob(job_id, item.key, JobState.INVALID, item.raw, now,
+                      errors=item.errors), []
+    request = item.request
     job_uuid = job_id_for_key(request.idempotency_key)
     job_id = str(job_uuid)
-    now = ctx.clock()
     legs = [
         NewLeg(str(leg_id_for(job_uuid, position)), job_id, position, Provider(leg.provider),
                target_of(leg), getattr(leg, "merchant_unique_code", None), now)
         for position, leg in enumerate(request.legs)
     ]
-    lease = Lease(str(uuid.uuid4()), now + timedelta(seconds=ctx.lease_seconds))
     if ctx.inline_first_round:
-        # Stored already claimed, as claim_legs would leave them: one transaction less.
+        lease = Lease(str(uuid.uuid4()), now + timedelta(seconds=ctx.lease_seconds))
         first = {leg.id for leg in _first_batch(ctx, legs)}
         legs = [dataclasses.replace(leg, lease=lease) if leg.id in first else leg
                 for leg in legs]
+    claimed = any(leg.lease is not None for leg in legs)
+    return NewJob(job_id, request.idempotency_key,
+                  JobState.IN_PROGRESS if claimed else JobState.ACCEPTED, item.raw, now,
+                  request=request.model_dump(mode="json", exclude={"legs"})), legs
+
+
+def _store_one(uow: AbstractUnitOfWork, item: _Checked | _Refused,
+               plan: tuple[NewJob, list[NewLeg]], now: datetime) -> Accepted:
+    job, legs = plan
     claimed = [leg for leg in legs if leg.lease is not None]
-    job = NewJob(job_id, request.idempotency_key,
-                 JobState.IN_PROGRESS if claimed else JobState.ACCEPTED, raw, now,
-                 request=request.model_dump(mode="json", exclude={"legs"}))
-    claims: list[Claim] = []
-    # Durable: the producer's message is acknowledged, and the first legs called, after this.
-    with ctx.uow(durable=True) as uow:
-        stored = uow.jobs.add(job, legs, returning=bool(claimed))
-        created = stored is not None
-        if stored is not None:
-            state = job.state
-            waiting = [(leg.id, leg.provider) for leg in legs if leg.lease is None]
-            if claimed:
-                # Written before the calls: a worker killed mid-call still leaves its trace.
-                intents = uow.attempts.start_many(sorted(leg.id for leg in claimed), INTENT, now)
-                claims = [Claim(leg, 1, lease.token, False, request.on_cutoff,
-                                intents[leg.id], lease.expires_at)
-                          for leg in stored if leg.id in intents]
-        else:
-            existing = uow.jobs.get(job_id)
-            assert existing is not None
-            state = existing.state
-            note_conflict(uow, job_id, request, raw, now)
-            # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches
-            # only legs nobody has started; claiming is a compare-and-set, so none runs twice.
-            waiting = [(leg.id, leg.provider)
-                       for leg in uow.legs.in_states(job_id, [LegState.PENDING])]
-        uow.commit()
-    if not created:
-        log.info("job %s: idempotency key seen before; answering the existing job", job_id)
-    try:
-        _dispatch_in_batches(ctx, waiting, job_id)
-    finally:
-        # Legs claimed above are ours to run even if the broker refused the dispatch (an
-        # outage): the sweep dispatches the others again, these would wait for their lease.
-        if claims:
-            run_claimed(ctx, claims)
-    return Submitted(job_id, created, state)
+    stored = uow.jobs.add(job, legs, returning=bool(claimed))
+    if stored is not None:
+        waiting = [(leg.id, leg.provider) for leg in legs if leg.lease is None]
+        claims: list[Claim] = []
+        if claimed and isinstance(item, _Checked):
+            # Written before the calls: a worker killed mid-call still leaves its trace.
+            intents = uow.attempts.start_many(sorted(leg.id for leg in claimed), INTENT, now)
+            lease = claimed[0].lease
+            assert lease is not None
+            claims = [Claim(leg, 1, lease.token, False, item.request.on_cutoff,
+                            intents[leg.id], lease.expires_at)
+                      for leg in stored if leg.id in intents]
+        return Accepted(Submitted(job.id, True, job.state), waiting, claims)
+    existing = uow.jobs.get(job.id)
+    assert existing is not None
+    if isinstance(item, _Refused):
+        return Accepted(Submitted(job.id, False, existing.state), [], [])
+    note_conflict(uow, job.id, item.request, item.raw, now)
+    # A repeat (or a redelivery after a crash between commit and dispatch) re-dispatches only
+    # legs nobody has started; claiming is a compare-and-set, so none runs twice.
+    waiting = [(leg.id, leg.provider) for leg in uow.legs.in_states(job.id, [LegState.PENDING])]
+    return Accepted(Submitted(job.id, False, existing.state), waiting, [])
 
 
 def _first_batch(ctx: Context, legs: list[NewLeg]) -> list[NewLeg]:
