@@ -11,10 +11,11 @@ recorded in one transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-from celery import Task
+from celery import Task, signals
 
 from tasks.ledger_retry import ledger_task
 from worker.bootstrap import process_context
@@ -23,6 +24,8 @@ from worker.services.legs import LegStep, record_results
 from worker.services.rounds import RoundResult
 from worker.services.submit import Accepted, Message, accept, carry_out, store_invalid
 from worker.task_names import FILE_INVALID, SUBMIT_TASK
+
+log = logging.getLogger(__name__)
 
 # How long the first task to arrive waits for others before writing a group: short beside a
 # provider's answer (tens to hundreds of milliseconds), long beside a transaction.
@@ -50,6 +53,15 @@ accepting: GroupCommit[Message, Accepted] = GroupCommit(
 recording: GroupCommit[RoundResult, LegStep] = GroupCommit(
     _record, window=GROUP_WINDOW_SECONDS, max_items=GROUP_MAX_RESULTS,
     wait_seconds=GROUP_WAIT_SECONDS)
+
+
+@signals.worker_shutdown.connect
+def _report_groups(**_: Any) -> None:
+    """How much the groups shared, for whoever reads the worker's log."""
+    for what, group in (("jobs stored", accepting), ("first rounds recorded", recording)):
+        if group.groups:
+            log.info("submit: %d %s in %d transactions (%.1f a transaction)",
+                     group.items, what, group.groups, group.items / group.groups)
 
 
 def _record_grouped(results: Sequence[RoundResult]) -> list[LegStep]:

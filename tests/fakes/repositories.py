@@ -81,6 +81,10 @@ class FakeJobRepository(_Repository):
             self.data.legs[leg.id] = leg
         return stored if returning else []
 
+    def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
+                 ) -> list[list[LegRecord] | None]:
+        return [self.add(job, legs, returning=True) for job, legs in new]
+
     @staticmethod
     def _leg(leg: NewLeg) -> LegRecord:
         claimed = leg.lease is not None
@@ -96,6 +100,9 @@ class FakeJobRepository(_Repository):
 
     def get(self, job_id: str, *, lock: bool = False) -> JobRecord | None:
         return self.data.jobs.get(job_id)
+
+    def get_many(self, job_ids: Sequence[str], *, lock: bool = False) -> list[JobRecord]:
+        return [self.data.jobs[i] for i in sorted(set(job_ids)) if i in self.data.jobs]
 
     def start(self, job_id: str, now: datetime) -> None:
         job = self.data.jobs.get(job_id)
@@ -129,14 +136,17 @@ class FakeLegRepository(_Repository):
         wanted = set(states)
         return [leg for leg in self.of_job(job_id) if leg.state in wanted]
 
-    def state_counts(self, job_id: str) -> dict[LegState, int]:
-        counts: dict[LegState, int] = {}
-        for leg in self.of_job(job_id):
-            counts[leg.state] = counts.get(leg.state, 0) + 1
+    def state_counts(self, job_ids: Sequence[str]) -> dict[str, dict[LegState, int]]:
+        counts: dict[str, dict[LegState, int]] = {job_id: {} for job_id in job_ids}
+        for job_id, of_job in counts.items():
+            for leg in self.of_job(job_id):
+                of_job[leg.state] = of_job.get(leg.state, 0) + 1
         return counts
 
-    def evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
-        return [(leg.id, leg.state, leg.reconciliation) for leg in self.of_job(job_id)]
+    def evidence(self, job_ids: Sequence[str]
+                 ) -> dict[str, list[tuple[str, LegState, dict[str, Any] | None]]]:
+        return {job_id: [(leg.id, leg.state, leg.reconciliation) for leg in self.of_job(job_id)]
+                for job_id in job_ids}
 
     def reject_unsent(self, job_id: str, reason: Reason, detail: str | None,
                       now: datetime) -> int:

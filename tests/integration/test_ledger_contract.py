@@ -7,6 +7,7 @@ pages stored once, nothing written unless committed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,8 @@ from worker.services.unit_of_work import UnitOfWorkFactory
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 JOB = "00000000-0000-4000-8000-000000000001"
+OTHER_JOB = "00000000-0000-4000-8000-000000000002"
+THIRD_JOB = "00000000-0000-4000-8000-000000000003"
 LEG_IDS = [f"00000000-0000-4000-8000-00000000010{n}" for n in range(3)]
 
 
@@ -90,6 +93,29 @@ def test_a_job_is_stored_once_with_its_legs(uows: UnitOfWorkFactory) -> None:
         assert [leg.position for leg in uow.legs.of_job(JOB)] == [0, 1, 2]
 
 
+def test_jobs_added_together_are_each_stored_once(uows: UnitOfWorkFactory) -> None:
+    """Several jobs in one call: each new one answers its legs as stored (in order); a repeat
+    within the call, or of a job stored before, answers None and writes nothing."""
+    stored_job(uows)
+    other = dataclasses.replace(new_job(key="k2"), id=OTHER_JOB)
+    lease = Lease("token-2", NOW + timedelta(seconds=60))
+    third = dataclasses.replace(new_job(key="k3"), id=THIRD_JOB)
+    third_legs = [dataclasses.replace(leg, id=f"{leg.id[:-3]}2{leg.id[-2:]}", job_id=THIRD_JOB)
+                  for leg in new_legs(lease)]
+    with uows(durable=True) as uow:
+        answers = uow.jobs.add_many([(new_job(), new_legs()), (other, []),
+                                     (third, third_legs), (third, third_legs)])
+        uow.commit()
+    assert answers[0] is None and answers[1] == [] and answers[3] is None
+    assert answers[2] is not None
+    assert [leg.id for leg in answers[2]] == [leg.id for leg in third_legs]
+    assert (answers[2][0].state, answers[2][0].lease_token) == (LegState.IN_FLIGHT, "token-2")
+    with uows(read_only=True) as uow:
+        assert [uow.jobs.get(job) is not None for job in (JOB, OTHER_JOB, THIRD_JOB)] == [
+            True, True, True]
+        assert len(uow.legs.of_job(THIRD_JOB)) == 3 and uow.legs.of_job(OTHER_JOB) == []
+
+
 def test_nothing_is_written_unless_committed(uows: UnitOfWorkFactory) -> None:
     """A unit of work left without a commit leaves the ledger as it was."""
     with uows() as uow:
@@ -111,7 +137,8 @@ def test_a_leg_changes_only_at_the_version_it_was_read(uows: UnitOfWorkFactory) 
         assert leg is not None
         assert (leg.state, leg.reason, leg.detail, leg.version) == (
             LegState.REJECTED, Reason.NOT_FOUND, "gone", 1)
-        assert uow.legs.state_counts(JOB) == {LegState.PENDING: 2, LegState.REJECTED: 1}
+        assert uow.legs.state_counts([JOB, OTHER_JOB]) == {
+            JOB: {LegState.PENDING: 2, LegState.REJECTED: 1}, OTHER_JOB: {}}
 
 
 def test_a_claim_wins_once_and_counts_the_attempt(uows: UnitOfWorkFactory) -> None:
@@ -209,7 +236,9 @@ def test_the_sweep_finds_what_is_due(uows: UnitOfWorkFactory) -> None:
         assert [leg.id for leg in uow.legs.waiting_due(NOW, 10)] == [LEG_IDS[2]]
         assert [leg.id for leg in uow.legs.waiting_for("bulk-2", "other")] == [LEG_IDS[2]]
         assert uow.legs.waiting_for("bulk-9", "c2") == []
-        assert [row[0] for row in uow.legs.evidence(JOB)] == LEG_IDS
+        assert {job: [row[0] for row in rows]
+                for job, rows in uow.legs.evidence([JOB, OTHER_JOB]).items()} == {
+            JOB: LEG_IDS, OTHER_JOB: []}
 
 
 def test_a_callback_page_is_stored_once(uows: UnitOfWorkFactory) -> None:

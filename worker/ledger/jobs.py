@@ -19,6 +19,10 @@ from worker.services.records import JobRecord, LegRecord, NewJob, NewLeg
 # costs more than running it (bench/README: 64 us to build and run a lookup, 22 us to run it).
 _GET_JOB = select(jobs).where(jobs.c.id == bindparam("job_id"))
 _GET_JOB_LOCKED = _GET_JOB.with_for_update()
+# In id order, so that two workers locking overlapping sets of jobs cannot deadlock.
+_GET_JOBS = select(jobs).where(jobs.c.id.in_(bindparam("job_ids", expanding=True))).order_by(
+    jobs.c.id)
+_GET_JOBS_LOCKED = _GET_JOBS.with_for_update()
 _INSERT_LEGS = insert(legs)
 _INSERT_LEGS_RETURNING = insert(legs).returning(*legs.c, sort_by_parameter_order=True)
 _SET_STATE = update(jobs).where(jobs.c.id == bindparam("b_job")).values(
@@ -77,12 +81,32 @@ class SqlJobRepository:
             return []
         return [leg_record(row) for row in self.conn.execute(_INSERT_LEGS_RETURNING, rows)]
 
+    def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
+                 ) -> list[list[LegRecord] | None]:
+        # One INSERT per job (its idempotency is per row), one for all the new jobs' legs.
+        created = [insert_once(self.conn, jobs, job_row(job)) for job, _legs in new]
+        rows = [leg_row(leg) for (_job, job_legs), fresh in zip(new, created, strict=True)
+                if fresh for leg in job_legs]
+        by_job: dict[str, list[LegRecord]] = {}
+        if rows:
+            for row in self.conn.execute(_INSERT_LEGS_RETURNING, rows):
+                leg = leg_record(row)
+                by_job.setdefault(leg.job_id, []).append(leg)
+        return [by_job.get(job.id, []) if fresh else None
+                for (job, _legs), fresh in zip(new, created, strict=True)]
+
     def get(self, job_id: str, *, lock: bool = False) -> JobRecord | None:
         # ``lock`` holds the row until the transaction ends (PostgreSQL), so that concurrent
         # recomputations of one job's state run one after the other.
         query = _GET_JOB_LOCKED if lock else _GET_JOB
         row = self.conn.execute(query, {"job_id": job_id}).first()
         return job_record(row) if row else None
+
+    def get_many(self, job_ids: Sequence[str], *, lock: bool = False) -> list[JobRecord]:
+        if not job_ids:
+            return []
+        query = _GET_JOBS_LOCKED if lock else _GET_JOBS
+        return [job_record(row) for row in self.conn.execute(query, {"job_ids": list(job_ids)})]
 
     def start(self, job_id: str, now: datetime) -> None:
         self.conn.execute(

@@ -52,10 +52,11 @@ _FINISHED = select(legs.c.id, legs.c.version).where(
     legs.c.id.in_(bindparam("leg_ids", expanding=True)), legs.c.lease_token.is_(None))
 _COUNT_ATTEMPTS = (update(legs).where(legs.c.id == bindparam("b_id"))
                    .values(attempts=legs.c.attempts + bindparam("b_n")))
-_STATE_COUNTS = (select(legs.c.state, func.count())
-                 .where(legs.c.job_id == bindparam("job_id")).group_by(legs.c.state))
-_EVIDENCE = (select(legs.c.id, legs.c.state, legs.c.reconciliation)
-             .where(legs.c.job_id == bindparam("job_id")).order_by(legs.c.position))
+_OF_JOBS = legs.c.job_id.in_(bindparam("job_ids", expanding=True))
+_STATE_COUNTS = (select(legs.c.job_id, legs.c.state, func.count())
+                 .where(_OF_JOBS).group_by(legs.c.job_id, legs.c.state))
+_EVIDENCE = (select(legs.c.job_id, legs.c.id, legs.c.state, legs.c.reconciliation)
+             .where(_OF_JOBS).order_by(legs.c.job_id, legs.c.position))
 
 
 @functools.cache
@@ -100,13 +101,23 @@ class SqlLegRepository:
             .where(legs.c.job_id == job_id, legs.c.state.in_([s.value for s in states]))
             .order_by(legs.c.position))
 
-    def state_counts(self, job_id: str) -> dict[LegState, int]:
-        rows = self.conn.execute(_STATE_COUNTS, {"job_id": job_id})
-        return {LegState(state): count for state, count in rows}
+    def state_counts(self, job_ids: Sequence[str]) -> dict[str, dict[LegState, int]]:
+        counts: dict[str, dict[LegState, int]] = {job_id: {} for job_id in job_ids}
+        if job_ids:
+            for job_id, state, count in self.conn.execute(_STATE_COUNTS,
+                                                          {"job_ids": list(job_ids)}):
+                counts[job_id][LegState(state)] = count
+        return counts
 
-    def evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
-        rows = self.conn.execute(_EVIDENCE, {"job_id": job_id})
-        return [(row[0], LegState(row[1]), leg_reconciliation_as_stored(row[2])) for row in rows]
+    def evidence(self, job_ids: Sequence[str]
+                 ) -> dict[str, list[tuple[str, LegState, dict[str, Any] | None]]]:
+        found: dict[str, list[tuple[str, LegState, dict[str, Any] | None]]] = {
+            job_id: [] for job_id in job_ids}
+        if job_ids:
+            for job_id, leg_id, state, recon in self.conn.execute(_EVIDENCE,
+                                                                  {"job_ids": list(job_ids)}):
+                found[job_id].append((leg_id, LegState(state), leg_reconciliation_as_stored(recon)))
+        return found
 
     def update(self, leg_id: str, expected_version: int, **values: Any) -> bool:
         params = {"b_id": leg_id, "b_version": expected_version,

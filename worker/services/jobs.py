@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -48,22 +49,37 @@ def reconcile_job(job: JobRecord, legs: list[LegView]) -> JobReconciliation:
 
 def refresh_job(uow: AbstractUnitOfWork, job_id: str, now: datetime,
                 owed: list[str] | None = None) -> JobState | None:
-    """Recompute the job's state (and, once its legs are final, its reconciliation).
+    """:func:`refresh_jobs` of one job: its state, or None (no such job, or an invalid one)."""
+    return refresh_jobs(uow, [job_id], now, owed).get(job_id)
+
+
+def refresh_jobs(uow: AbstractUnitOfWork, job_ids: Iterable[str], now: datetime,
+                 owed: list[str] | None = None) -> dict[str, JobState]:
+    """Recompute each job's state (and, once its legs are final, its reconciliation), with
+    a few statements for all of them.
 
     When the job becomes final, the outcomes its request asks for are owed in this transaction
     and their ids added to ``owed``, for the caller to dispatch after its commit (issue 17).
 
-    The job's row is locked first: on PostgreSQL two workers recording legs of one job would
-    otherwise each count the legs without the other's change, and both could leave the job
-    short of final. (SQLite has one writer at a time anyway.)
+    The jobs' rows are locked first, in id order: on PostgreSQL two workers recording legs of
+    one job would otherwise each count the legs without the other's change, and both could leave
+    the job short of final. (SQLite has one writer at a time anyway.)
     """
-    job = uow.jobs.get(job_id, lock=True)
-    if job is None or job.state is JobState.INVALID:
-        return None
-    counts = uow.legs.state_counts(job_id)
-    if all(state.is_final for state in counts):
-        views = [_leg_view(*row) for row in uow.legs.evidence(job_id)]
-        recon = reconcile_job(job, views)
+    found = [job for job in uow.jobs.get_many(sorted(set(job_ids)), lock=True)
+             if job.state is not JobState.INVALID]
+    counts = uow.legs.state_counts([job.id for job in found])
+    ended = [job.id for job in found if all(state.is_final for state in counts[job.id])]
+    evidence = uow.legs.evidence(ended)
+    return {job.id: _refresh(uow, job, counts[job.id], evidence.get(job.id), now, owed)
+            for job in found}
+
+
+def _refresh(uow: AbstractUnitOfWork, job: JobRecord, counts: dict[LegState, int],
+             evidence: list[tuple[str, LegState, dict[str, Any] | None]] | None,
+             now: datetime, owed: list[str] | None) -> JobState:
+    job_id = job.id
+    if evidence is not None:
+        recon = reconcile_job(job, [_leg_view(*row) for row in evidence])
     else:
         recon = JobReconciliation(ReconciliationState.PENDING)
     state = derive_job_state(counts.keys(), recon.state)

@@ -25,7 +25,7 @@ from worker.domain.states import JobState, LegState, can_transition
 from worker.domain.task_label import TaskLabel
 from worker.services.context import Context
 from worker.services.evidence import after_read
-from worker.services.jobs import refresh_job
+from worker.services.jobs import refresh_job, refresh_jobs
 from worker.services.outcome_log import last_answer, leg_ended
 from worker.services.outcomes import dispatch_outcomes
 from worker.services.records import CallMade, LegClaim, LegFinish, LegRecord
@@ -172,8 +172,8 @@ def record_results(ctx: Context, results: Sequence[RoundResult]) -> list[LegStep
         uow.attempts.record_round(finished, added, [attempt_id for _, attempt_id in dropped])
         # A leg whose change did not apply still made its calls: count them on it.
         uow.legs.count_attempts({leg_id: n for leg_id, n in delta.items() if leg_id not in applied})
-        for job_id in {r.claim.leg.job_id for r in results if r.claim.leg.id in applied}:
-            refresh_job(uow, job_id, now, owed)
+        refresh_jobs(uow, {r.claim.leg.job_id for r in results if r.claim.leg.id in applied},
+                     now, owed)
         uow.commit()
     dispatch_outcomes(ctx, owed)  # outcomes (issue 17)
     steps = []

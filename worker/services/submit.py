@@ -34,7 +34,7 @@ from worker.services.context import Context
 from worker.services.idempotency import note_conflict
 from worker.services.legs import INTENT, Claim, Recorder, run_claimed
 from worker.services.outcomes import notify_refusal
-from worker.services.records import Lease, NewJob, NewLeg
+from worker.services.records import Lease, LegRecord, NewJob, NewLeg
 from worker.services.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,13 @@ def _store(ctx: Context, checked: Sequence[_Checked | _Refused]) -> list[Accepte
     planned = [_plan(ctx, item, now) for item in checked]
     # Durable: the producers' messages are acknowledged, and the first legs called, after this.
     with ctx.uow(durable=True) as uow:
-        accepted = [_store_one(uow, item, plan, now)
-                    for item, plan in zip(checked, planned, strict=True)]
+        stored = uow.jobs.add_many(planned)
+        # Written before the calls: a worker killed mid-call still leaves its trace.
+        intents = uow.attempts.start_many(
+            sorted(leg.id for legs in stored if legs for leg in legs if leg.lease_token),
+            INTENT, now)
+        accepted = [_accepted(uow, item, plan, legs, now, intents)
+                    for item, plan, legs in zip(checked, planned, stored, strict=True)]
         uow.commit()
     for item, done in zip(checked, accepted, strict=True):
         if isinstance(item, _Refused):
@@ -197,22 +202,17 @@ def _plan(ctx: Context, item: _Checked | _Refused, now: datetime) -> tuple[NewJo
                   request=request.model_dump(mode="json", exclude={"legs"})), legs
 
 
-def _store_one(uow: AbstractUnitOfWork, item: _Checked | _Refused,
-               plan: tuple[NewJob, list[NewLeg]], now: datetime) -> Accepted:
+def _accepted(uow: AbstractUnitOfWork, item: _Checked | _Refused,
+              plan: tuple[NewJob, list[NewLeg]], stored: list[LegRecord] | None,
+              now: datetime, intents: dict[str, int]) -> Accepted:
     job, legs = plan
-    claimed = [leg for leg in legs if leg.lease is not None]
-    stored = uow.jobs.add(job, legs, returning=bool(claimed))
     if stored is not None:
+        leases = {leg.id: leg.lease for leg in legs if leg.lease is not None}
         waiting = [(leg.id, leg.provider) for leg in legs if leg.lease is None]
-        claims: list[Claim] = []
-        if claimed and isinstance(item, _Checked):
-            # Written before the calls: a worker killed mid-call still leaves its trace.
-            intents = uow.attempts.start_many(sorted(leg.id for leg in claimed), INTENT, now)
-            lease = claimed[0].lease
-            assert lease is not None
-            claims = [Claim(leg, 1, lease.token, False, item.request.on_cutoff,
-                            intents[leg.id], lease.expires_at)
-                      for leg in stored if leg.id in intents]
+        claims = [Claim(leg, 1, lease.token, False, item.request.on_cutoff, intents[leg.id],
+                        lease.expires_at)
+                  for leg in stored if (lease := leases.get(leg.id)) is not None
+                  and isinstance(item, _Checked)]
         return Accepted(Submitted(job.id, True, job.state), waiting, claims)
     existing = uow.jobs.get(job.id)
     assert existing is not None

@@ -39,8 +39,18 @@ class JobRepository(Protocol):
         else the legs as stored (in ``legs`` order) when ``returning``, else []."""
         ...
 
+    def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
+                 ) -> list[list[LegRecord] | None]:
+        """``add(job, legs, returning=True)`` for each, in order, in fewer statements; a job
+        whose id is stored already, or comes earlier in ``new``, answers None."""
+        ...
+
     def get(self, job_id: str, *, lock: bool = False) -> JobRecord | None:
         """The job; ``lock`` holds it until the transaction ends (one recomputation at a time)."""
+        ...
+
+    def get_many(self, job_ids: Sequence[str], *, lock: bool = False) -> list[JobRecord]:
+        """The jobs stored among ``job_ids``, in id order; ``lock`` as for :meth:`get`."""
         ...
 
     def start(self, job_id: str, now: datetime) -> None:
@@ -62,10 +72,14 @@ class LegRepository(Protocol):
 
     def in_states(self, job_id: str, states: Iterable[LegState]) -> list[LegRecord]: ...
 
-    def state_counts(self, job_id: str) -> dict[LegState, int]: ...
+    def state_counts(self, job_ids: Sequence[str]) -> dict[str, dict[LegState, int]]:
+        """For each job of ``job_ids``, how many of its legs are in each state."""
+        ...
 
-    def evidence(self, job_id: str) -> list[tuple[str, LegState, dict[str, Any] | None]]:
-        """(id, state, reconciliation in the contract's shape) of each leg, by position."""
+    def evidence(self, job_ids: Sequence[str]
+                 ) -> dict[str, list[tuple[str, LegState, dict[str, Any] | None]]]:
+        """For each job of ``job_ids``: (id, state, reconciliation in the contract's shape) of
+        each of its legs, by position."""
         ...
 
     def update(self, leg_id: str, expected_version: int, **values: Any) -> bool:
