@@ -35,3 +35,15 @@ def insert_once(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
         return False
     nested.commit()
     return True
+
+
+def insert_many_once(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[Any]:
+    """Insert each row unless one with the same key is there (or comes earlier in ``rows``);
+    the keys of the rows inserted. One statement where the dialect has ON CONFLICT."""
+    once = _statement(table, conn.dialect.name)
+    unique = list({row["id"]: row for row in reversed(rows)}.values())[::-1]
+    if once is None:
+        return {row["id"] for row in unique if insert_once(conn, table, row)}
+    if not unique:
+        return set()
+    return set(conn.execute(once, unique).scalars())

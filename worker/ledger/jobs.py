@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from worker.domain.request import target_key
 from worker.domain.states import JobState, LegState
-from worker.ledger.insert_once import insert_once
+from worker.ledger.insert_once import insert_many_once, insert_once
 from worker.ledger.rows import job_record, leg_record
 from worker.ledger.tables import jobs, legs
 from worker.services.records import JobRecord, LegRecord, NewJob, NewLeg
@@ -83,8 +83,12 @@ class SqlJobRepository:
 
     def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
                  ) -> list[list[LegRecord] | None]:
-        # One INSERT per job (its idempotency is per row), one for all the new jobs' legs.
-        created = [insert_once(self.conn, jobs, job_row(job)) for job, _legs in new]
+        # One INSERT for the jobs (each inserted once), one for all the new jobs' legs.
+        inserted = insert_many_once(self.conn, jobs, [job_row(job) for job, _legs in new])
+        created = []
+        for job, _legs in new:
+            created.append(job.id in inserted)
+            inserted.discard(job.id)  # a repeat later in ``new`` was not inserted
         rows = [leg_row(leg) for (_job, job_legs), fresh in zip(new, created, strict=True)
                 if fresh for leg in job_legs]
         by_job: dict[str, list[LegRecord]] = {}
