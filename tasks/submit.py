@@ -34,9 +34,9 @@ GROUP_WINDOW_SECONDS = 0.005
 GROUP_MAX_JOBS = 32
 GROUP_MAX_RESULTS = 64
 # A task waits at most this long for its group to be written (it then writes its own, or
-# retries as on a ledger error): the bound of the ledger's own waits, well under the broker's
-# visibility timeout.
-GROUP_WAIT_SECONDS = 30.0
+# retries as on a ledger error): longer than SQLite's own busy timeout (60 s), so a task gives up
+# only on a ledger that is stuck, and well under the broker's visibility timeout (410 s).
+GROUP_WAIT_SECONDS = 90.0
 
 
 def _accept(messages: list[Message]) -> list[Accepted]:

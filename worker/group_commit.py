@@ -12,9 +12,10 @@ as its own. Threads that arrive while a group is being written wait for the next
 Nothing changes for a thread alone: it leads its own group of one, after ``window``.
 
 Every wait is bounded by ``wait_seconds``: a thread whose items no leader has taken by then
-withdraws them and runs them alone (the functions used here are idempotent, so a late group
-cannot make them count twice); one whose items a leader has taken and still not written raises
-:class:`GroupTimeout`, which the task retries like a ledger error.
+withdraws them (no leader can take them after that) and runs them alone; one whose items a
+leader has taken and still not written raises :class:`GroupTimeout`, which the task retries like
+a ledger error (the functions grouped here are idempotent: a job is stored once, a round's
+result applied once, whichever write lands).
 """
 
 from __future__ import annotations
