@@ -52,7 +52,8 @@ def cluster(tmp_path: Path, redis_url: str, sandbox_url: str,
 
 def test_every_job_ends_once_across_processes(cluster: tuple[Stack, list[str]],
                                               sandbox: SandboxControl) -> None:
-    """220 jobs of all three providers end reconciled; every target is cancelled once."""
+    """220 jobs of all three providers (44 of them published twice) end reconciled; every target
+    is cancelled once."""
     stack, receivers = cluster
     sandbox.settings(paywall={"timezone": ZONE})
     tag = uuid.uuid4().hex[:6]
@@ -75,8 +76,14 @@ def test_every_job_ends_once_across_processes(cluster: tuple[Stack, list[str]],
                                    "merchant_unique_code": code,
                                    "payment_date": today_in(ZONE)}]})
     producer = create_celery(stack.settings())
-    job_ids = [publish(producer, {"idempotency_key": f"multi-{tag}-{i}", **request})
-               for i, request in enumerate(requests)]
+    job_ids = []
+    for i, request in enumerate(requests):
+        job_ids.append(publish(producer, {"idempotency_key": f"multi-{tag}-{i}", **request}))
+        if i % 5 == 0:
+            # A producer's retry right behind its first copy: often taken into the same group
+            # commit as it (tasks/submit.py), sometimes by another worker; stored once either way.
+            assert publish(producer, {"idempotency_key": f"multi-{tag}-{i}", **request}) == (
+                job_ids[-1])
     producer.close()
     engine = create_ledger_engine(stack.settings().database_url)
     try:
@@ -84,14 +91,14 @@ def test_every_job_ends_once_across_processes(cluster: tuple[Stack, list[str]],
             with engine.connect() as conn:
                 done = conn.execute(select(func.count()).select_from(jobs).where(
                     jobs.c.state.in_(FINAL))).scalar_one()
-            return done == len(job_ids)
+            return done == len(set(job_ids))
 
         wait_until(all_final, timeout=180, what=f"{len(job_ids)} jobs to end", interval=0.5)
         with engine.connect() as conn:
             states = Counter(conn.execute(select(jobs.c.state)).scalars())
     finally:
         engine.dispose()
-    assert states == {"reconciled": len(job_ids)}
+    assert states == {"reconciled": len(set(job_ids))} and len(set(job_ids)) == len(requests)
     effects = sandbox.effects()
     assert set(effects.values()) == {1}, {k: v for k, v in effects.items() if v != 1}
     cancels = Counter(key.split(":")[1] for key in effects)
