@@ -69,8 +69,11 @@ class _Repository:
 
 
 class FakeJobRepository(_Repository):
-    def add(self, job: NewJob, legs: Sequence[NewLeg], *,
-            returning: bool = False) -> list[LegRecord] | None:
+    def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
+                 ) -> list[list[LegRecord] | None]:
+        return [self._add(job, legs) for job, legs in new]
+
+    def _add(self, job: NewJob, legs: Sequence[NewLeg]) -> list[LegRecord] | None:
         if job.id in self.data.jobs or (job.idempotency_key is not None and any(
                 j.idempotency_key == job.idempotency_key for j in self.data.jobs.values())):
             return None
@@ -79,11 +82,7 @@ class FakeJobRepository(_Repository):
         stored = [self._leg(leg) for leg in legs]
         for leg in stored:
             self.data.legs[leg.id] = leg
-        return stored if returning else []
-
-    def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
-                 ) -> list[list[LegRecord] | None]:
-        return [self.add(job, legs, returning=True) for job, legs in new]
+        return stored
 
     @staticmethod
     def _leg(leg: NewLeg) -> LegRecord:

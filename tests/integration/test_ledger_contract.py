@@ -63,7 +63,7 @@ def new_legs(lease: Lease | None = None) -> list[NewLeg]:
 
 def stored_job(uows: UnitOfWorkFactory, lease: Lease | None = None) -> None:
     with uows(durable=True) as uow:
-        assert uow.jobs.add(new_job(), new_legs(lease)) == []
+        assert uow.jobs.add_many([(new_job(), new_legs(lease))])[0] is not None
         uow.commit()
 
 
@@ -76,7 +76,7 @@ def test_a_job_is_stored_once_with_its_legs(uows: UnitOfWorkFactory) -> None:
     """Given a stored job, when its id is added again, then nothing is written and None says so."""
     lease = Lease("token-1", NOW + timedelta(seconds=60))
     with uows(durable=True) as uow:
-        stored = uow.jobs.add(new_job(), new_legs(lease), returning=True)
+        (stored,) = uow.jobs.add_many([(new_job(), new_legs(lease))])
         uow.commit()
     assert stored is not None and [leg.id for leg in stored] == LEG_IDS
     assert (stored[0].state, stored[0].lease_token, stored[0].attempts, stored[0].version) == (
@@ -84,7 +84,7 @@ def test_a_job_is_stored_once_with_its_legs(uows: UnitOfWorkFactory) -> None:
     assert (stored[1].state, stored[1].attempts, stored[1].version, stored[1].match_key) == (
         LegState.PENDING, 0, 0, "c1")
     with uows() as uow:
-        assert uow.jobs.add(new_job(JobState.INVALID), []) is None
+        assert uow.jobs.add_many([(new_job(JobState.INVALID), [])]) == [None]
         uow.commit()
     with uows(read_only=True) as uow:
         job = uow.jobs.get(JOB)
@@ -119,7 +119,7 @@ def test_jobs_added_together_are_each_stored_once(uows: UnitOfWorkFactory) -> No
 def test_nothing_is_written_unless_committed(uows: UnitOfWorkFactory) -> None:
     """A unit of work left without a commit leaves the ledger as it was."""
     with uows() as uow:
-        uow.jobs.add(new_job(), new_legs())
+        uow.jobs.add_many([(new_job(), new_legs())])
     with uows(read_only=True) as uow:
         assert uow.jobs.get(JOB) is None and uow.legs.get(LEG_IDS[0]) is None
 

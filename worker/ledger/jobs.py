@@ -10,7 +10,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from worker.domain.request import target_key
 from worker.domain.states import JobState, LegState
-from worker.ledger.insert_once import insert_many_once, insert_once
+from worker.ledger.insert_once import insert_many_once
 from worker.ledger.rows import job_record, leg_record
 from worker.ledger.tables import jobs, legs
 from worker.services.records import JobRecord, LegRecord, NewJob, NewLeg
@@ -23,7 +23,6 @@ _GET_JOB_LOCKED = _GET_JOB.with_for_update()
 _GET_JOBS = select(jobs).where(jobs.c.id.in_(bindparam("job_ids", expanding=True))).order_by(
     jobs.c.id)
 _GET_JOBS_LOCKED = _GET_JOBS.with_for_update()
-_INSERT_LEGS = insert(legs)
 _INSERT_LEGS_RETURNING = insert(legs).returning(*legs.c, sort_by_parameter_order=True)
 _SET_STATE = update(jobs).where(jobs.c.id == bindparam("b_job")).values(
     version=jobs.c.version + 1, state=bindparam("b_state"),
@@ -68,18 +67,6 @@ def leg_row(leg: NewLeg) -> dict[str, Any]:
 class SqlJobRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-
-    def add(self, job: NewJob, legs: Sequence[NewLeg], *,
-            returning: bool = False) -> list[LegRecord] | None:
-        if not insert_once(self.conn, jobs, job_row(job)):
-            return None
-        if not legs:
-            return []
-        rows = [leg_row(leg) for leg in legs]
-        if not returning:
-            self.conn.execute(_INSERT_LEGS, rows)
-            return []
-        return [leg_record(row) for row in self.conn.execute(_INSERT_LEGS_RETURNING, rows)]
 
     def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
                  ) -> list[list[LegRecord] | None]:

@@ -33,16 +33,10 @@ from worker.services.records import (
 
 
 class JobRepository(Protocol):
-    def add(self, job: NewJob, legs: Sequence[NewLeg], *,
-            returning: bool = False) -> list[LegRecord] | None:
-        """Store a job and its legs once; None (nothing written) when the id is stored already,
-        else the legs as stored (in ``legs`` order) when ``returning``, else []."""
-        ...
-
     def add_many(self, new: Sequence[tuple[NewJob, Sequence[NewLeg]]]
                  ) -> list[list[LegRecord] | None]:
-        """``add(job, legs, returning=True)`` for each, in order, in fewer statements; a job
-        whose id is stored already, or comes earlier in ``new``, answers None."""
+        """Store each job and its legs once, in order: for each, None (nothing written) when its
+        id is stored already or comes earlier in ``new``, else its legs as stored (in order)."""
         ...
 
     def get(self, job_id: str, *, lock: bool = False) -> JobRecord | None:
