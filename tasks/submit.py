@@ -78,7 +78,12 @@ def _record_grouped(results: Sequence[RoundResult]) -> list[LegStep]:
 )
 def submit(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Store the producer's cancellation request as a job and dispatch its legs."""
-    message = Message(args, kwargs, getattr(self.request, "body_sha256", None))
+    return run_submit(Message(args, kwargs, getattr(self.request, "body_sha256", None)))
+
+
+def run_submit(message: Message) -> dict[str, Any]:
+    """The submit use case on one message, its ledger writes shared with the other threads'
+    (the task's body, and what the batch intake runs: tasks/batch_intake.py)."""
     accepted = accepting.run([message])[0]
     carry_out(process_context(), accepted, _record_grouped)
     result = accepted.submitted

@@ -87,6 +87,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
                     include=["tasks.submit", "tasks.legs", "tasks.sweep", "tasks.noop",
                              "tasks.outcomes"])
     celery.conf.update(celery_config(settings or load_settings()))
+    # The producers' queue is read several messages at a time (tasks/batch_intake.py).
+    celery.steps["consumer"].add("tasks.batch_intake:BatchIntake")
     return celery
 
 
