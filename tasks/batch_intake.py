@@ -187,6 +187,7 @@ class Intake:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.acks: list[str] = []
+        self.acks_waiting = threading.Event()  # set when a run ends
         self.running: dict[str, bytes] = {}  # tag -> raw, for the runs not yet ended
         self.threads: list[threading.Thread] = []
         # What the worker's log says at shutdown.
@@ -295,6 +296,7 @@ class Intake:
             with self.lock:
                 self.running.pop(one.tag, None)
                 self.acks.append(one.tag)
+            self.acks_waiting.set()
         finally:
             self.free.release()
 
@@ -312,7 +314,14 @@ class Intake:
     # Acknowledgements ---------------------------------------------------------------------
 
     def acknowledge(self) -> None:
-        while not self.stopping.wait(ACK_FLUSH_SECONDS):
+        # Idle, the thread sleeps until a run ends (bounded, to see a stop); then it lets
+        # ACK_FLUSH_SECONDS' worth of runs end and removes their filed copies together.
+        while not self.stopping.is_set():
+            if not self.acks_waiting.wait(IDLE_WAIT_SECONDS):
+                continue
+            if self.stopping.wait(ACK_FLUSH_SECONDS):
+                break
+            self.acks_waiting.clear()
             self.flush_acks()
         self.flush_acks()
 
@@ -334,6 +343,7 @@ class Intake:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.acks_waiting.set()
         for thread in self.threads:
             thread.join(IDLE_WAIT_SECONDS + 5)
         self.runners.shutdown(wait=False)
