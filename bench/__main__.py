@@ -1,10 +1,9 @@
 """``python -m bench``: run the benchmark parts, print their tables, save JSON results.
 
 Parts: ``latency`` (jobs per second at 100 ms provider latency against a plain Celery task and
-a bare client, and the batch-intake probe), ``sixdot50`` (jobs per second), ``callbacks``
-(Paywall callback ingest against a bare parser), ``bambora`` (5,000 legs against a bare-httpx
-ceiling, worker memory), ``reads`` (the status API, dashboard and metrics over a 10,000-leg job
-and 500 more). Each is bounded.
+a bare client), ``sixdot50`` (jobs per second), ``callbacks`` (Paywall callback ingest against a
+bare parser), ``bambora`` (5,000 legs against a bare-httpx ceiling, worker memory), ``reads`` (the
+status API, dashboard and metrics over a 10,000-leg job and 500 more). Each is bounded.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "callbacks": lambda: callback_ingest.run(150, rounds=5),
     "bambora": lambda: bambora_legs.run(),
     "paywall-growth": lambda: paywall_growth.run(),
-    "latency": lambda: latency_jobs.run(probe=True),
+    "latency": lambda: latency_jobs.run(),
     "reads": lambda: bounded_reads.run(),
 }
 

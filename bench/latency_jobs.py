@@ -8,10 +8,6 @@ provider call taking ``latency_ms`` (the sandbox's latency setting), through:
   (``bench.plain_app``: threads x32, late acks, prefetch 1, task events on, same broker);
 - a bare httpx client with as many calls in flight as the plain task (32 threads, keep-alive).
 
-With ``probe``, a fourth side: ``bench.intake_probe``, an experiment that runs cancelflow's own
-submit use case on messages it takes off Redis several at a time instead of through Celery's
-per-message consumer (what a batch intake would be worth, issue 15).
-
 Then 6DOT50 one-batch jobs, cancelflow against the plain task. Rounds are interleaved (a noisy
 moment hits every side) and each round's ratios are kept; the medians are reported with the
 spread. Also the CPU per job of each worker process and of the sandbox.
@@ -20,7 +16,6 @@ spread. Also the CPU per job of each worker process and of the sandbox.
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -45,10 +40,8 @@ from worker.domain.states import FINAL_JOB_STATES
 from worker.ledger import create_ledger_engine
 from worker.ledger.tables import jobs
 from worker.producer import publish
-from worker.task_names import SUBMIT_TASK
 
 FINAL = [state.value for state in FINAL_JOB_STATES]
-PROBE_QUEUE = "bench.probe"
 
 
 class _Bench:
@@ -65,8 +58,7 @@ class _Bench:
         self.broker = redis.Redis.from_url(settings.redis_url)
         self.final_jobs = 0
         self.processes = {name: psutil.Process(stack.processes[name].pid)
-                          for name in ("worker", "plain", "sandbox", "probe")
-                          if name in stack.processes}
+                          for name in ("worker", "plain", "sandbox")}
 
     def timed(self, worker: str, count: int, start: Callable[[], None],
               done: Callable[[], bool]) -> tuple[float, float, float]:
@@ -80,29 +72,24 @@ class _Bench:
                 (cpu_seconds(self.processes[worker]) - cpu[worker]) * 1000 / count,
                 (cpu_seconds(self.processes["sandbox"]) - cpu["sandbox"]) * 1000 / count)
 
-    def cancelflow(self, legs: list[dict[str, str]],
-                   worker: str = "worker") -> tuple[float, float, float]:
+    def cancelflow(self, legs: list[dict[str, str]]) -> tuple[float, float, float]:
         """One job per leg, published at once, until every job is final."""
         self.final_jobs += len(legs)
         expected = self.final_jobs
 
         def start() -> None:
             for leg in legs:
-                request = {"idempotency_key": f"bench-{uuid.uuid4()}", "legs": [leg]}
-                if worker == "probe":
-                    self.producer.send_task(SUBMIT_TASK, kwargs={"request": request},
-                                            queue=PROBE_QUEUE, serializer="json")
-                else:
-                    publish(self.producer, request)
+                publish(self.producer, {"idempotency_key": f"bench-{uuid.uuid4()}",
+                                        "legs": [leg]})
 
         def done() -> bool:
-            self.stack.alive(worker)
+            self.stack.alive("worker")
             with self.engine.connect() as conn:
                 final = conn.execute(select(func.count()).select_from(jobs).where(
                     jobs.c.state.in_(FINAL))).scalar_one()
             return bool(final >= expected)
 
-        return self.timed(worker, len(legs), start, done)
+        return self.timed("worker", len(legs), start, done)
 
     def plain_task(self, task: str, args: list[list[str]]) -> tuple[float, float, float]:
         """One plain task per cancellation, published at once, until each counted itself."""
@@ -156,7 +143,7 @@ def _spread(values: list[float]) -> str:
 
 
 def run(count: int = 400, latency_ms: int = 100, rounds: int = 3, sixdot50_count: int = 200,
-        worker_concurrency: int | None = None, probe: bool = False) -> dict[str, Any]:
+        worker_concurrency: int | None = None) -> dict[str, Any]:
     """``rounds`` interleaved rounds of each side; medians, spreads, each round's ratios.
 
     ``worker_concurrency`` overrides cancelflow's default (to compare settings side by side).
@@ -175,8 +162,6 @@ def run(count: int = 400, latency_ms: int = 100, rounds: int = 3, sixdot50_count
         stack.start_sandbox()
         stack.start_worker(concurrency=worker_concurrency)
         stack.start_worker("plain", app="bench.plain_app")
-        if probe:
-            stack.start_process("probe", [sys.executable, "-m", "bench.intake_probe", PROBE_QUEUE])
         bench = _Bench(stack)
         bench.sandbox.settings(latency_ms=latency_ms)
         # Warm-up: tokens fetched, connections open, lazy imports done, on every side.
@@ -185,16 +170,12 @@ def run(count: int = 400, latency_ms: int = 100, rounds: int = 3, sixdot50_count
         bench.plain_task(plain_app.BAMBORA_CANCEL, [[merchant, r] for r in refs[10:20]])
         bench.cancelflow([{"provider": "bambora", "merchant": merchant, "payment_reference": r}
                           for r in refs[20:]])
-        if probe:
-            merchant, refs = bench.payments(20)
-            bench.cancelflow([{"provider": "bambora", "merchant": merchant,
-                               "payment_reference": r} for r in refs], "probe")
         bench.plain_task(plain_app.SIXDOT50_CANCEL, [[b] for b in bench.batches(10)])
         bench.cancelflow([{"provider": "sixdot50", "batch_id": b} for b in bench.batches(10)])
         for n in range(rounds):
             # The order turns each round, so no side always runs first.
-            sides = ["bare", "plain", "cancelflow", *(["probe"] if probe else [])]
-            for side in sides[n % len(sides):] + sides[:n % len(sides)]:
+            sides = ["bare", "plain", "cancelflow"]
+            for side in sides[n % 3:] + sides[:n % 3]:
                 merchant, refs = bench.payments(count)
                 if side == "bare":
                     seconds.setdefault(side, []).append(
@@ -205,7 +186,7 @@ def run(count: int = 400, latency_ms: int = 100, rounds: int = 3, sixdot50_count
                 else:
                     keep(side, bench.cancelflow(
                         [{"provider": "bambora", "merchant": merchant, "payment_reference": r}
-                         for r in refs], "worker" if side == "cancelflow" else side))
+                         for r in refs]))
             for side in (["plain-6d", "cancelflow-6d"] if n % 2 == 0
                          else ["cancelflow-6d", "plain-6d"]):
                 batches = bench.batches(sixdot50_count)
@@ -229,8 +210,7 @@ def run(count: int = 400, latency_ms: int = 100, rounds: int = 3, sixdot50_count
         "bambora_cancelflow_vs_bare": _spread(ratios("cancelflow", "bare")),
         "bambora_plain_vs_bare": _spread(ratios("plain", "bare")),
         "sixdot50_cancelflow_vs_plain": _spread(ratios("cancelflow-6d", "plain-6d")),
-        **({"bambora_probe_vs_plain": _spread(ratios("probe", "plain"))} if probe else {}),
-        "bambora_jobs_per_second": {s: rate(s, count) for s in seconds if "6d" not in s},
+        "bambora_jobs_per_second": {s: rate(s, count) for s in ("cancelflow", "plain", "bare")},
         "sixdot50_jobs_per_second": {s: rate(s, sixdot50_count)
                                      for s in ("cancelflow-6d", "plain-6d")},
         "worker_cpu_ms_per_job": {s: round(statistics.median(v), 2) for s, v in cpu.items()},

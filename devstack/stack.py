@@ -132,10 +132,6 @@ class Stack:
         self.processes[name] = proc
         return proc
 
-    def start_process(self, name: str, argv: list[str]) -> None:
-        """Any other process on the stack's environment (the benchmarks' probes)."""
-        self._spawn(name, argv)
-
     def alive(self, name: str) -> bool:
         """True while ``name`` runs; raises, pointing at its log, once it has exited."""
         return self._alive(name)
