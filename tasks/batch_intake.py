@@ -26,7 +26,9 @@ consumer step takes the ``cancellations`` queue off Celery's consumer and reads 
 - At a warm shutdown the step stops taking, waits for its runs up to ``SHUTDOWN_WAIT_SECONDS``,
   and puts back at the head of the queue any message whose run has not ended.
 
-A worker started without the ``cancellations`` queue (``-Q``) does not run the step.
+A worker started without the ``cancellations`` queue (``-Q``) does not run the step, nor one
+whose broker URL is not plain Redis (``redis://``, ``rediss://``, ``unix://``): Celery's consumer
+then reads the queue as before.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from celery import bootsteps
@@ -383,12 +386,18 @@ class BatchIntake(bootsteps.StartStopStep):  # type: ignore[misc]
     def start(self, c: Any) -> None:
         if SUBMIT_QUEUE not in {queue.name for queue in c.task_consumer.queues}:
             return
+        url = str(c.app.conf.broker_url or "")
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            # Another broker (or a Sentinel URL): Celery's consumer keeps the queue.
+            log.warning("intake: broker %s is not plain Redis; Celery's consumer reads %s",
+                        urlsplit(url).scheme or "?", SUBMIT_QUEUE)
+            return
         c.task_consumer.cancel_by_queue(SUBMIT_QUEUE)
         if self.intake is not None:
             return
         from tasks.submit import run_submit
 
-        client = redis.Redis.from_url(c.app.conf.broker_url, socket_timeout=30,
+        client = redis.Redis.from_url(url, socket_timeout=30,
                                       socket_connect_timeout=10, health_check_interval=30)
 
         def send_event(kind: str, **fields: Any) -> None:
