@@ -64,7 +64,7 @@ UNACKED_INDEX = "unacked_index"
 # Acknowledgements wait at most this long to be made together.
 ACK_FLUSH_SECONDS = 0.02
 # An idle step blocks on the queue this long at a time, so it sees a stop within it.
-IDLE_WAIT_SECONDS = 1.0
+IDLE_WAIT_SECONDS = 1
 # Redis unreachable: the step tries again after this long, doubling up to the cap.
 OUTAGE_RETRY_SECONDS = 0.5
 OUTAGE_RETRY_MAX_SECONDS = 5.0
@@ -230,7 +230,7 @@ class Intake:
         try:
             taken = self.take(slots)
             if not taken:
-                taken = self.wait_for_one()
+                taken = self.wait_and_take(slots)
         except BaseException:
             for _ in range(slots):
                 self.free.release()
@@ -252,16 +252,19 @@ class Intake:
         self.taken += len(taken)
         return taken
 
-    def wait_for_one(self) -> list[Taken]:
-        """An empty queue: block (boundedly) until a message comes, then take it as above."""
+    def wait_and_take(self, slots: int) -> list[Taken]:
+        """An empty queue: block until a message comes (at most ``IDLE_WAIT_SECONDS``), then
+        take as above.
+
+        The wait moves the queue's next message from its tail to its tail (``BLMOVE``, Redis
+        >= 6.2): it returns when there is one, and never holds one outside Redis, so no crash
+        can lose a message here (a ``BRPOP`` would hold it, as kombu's does, until filed). A
+        message in a priority list is taken by the read that follows, within the same bound.
+        """
         if self.stopping.is_set():
             return []
-        got = self.client.brpop(self.lists, timeout=IDLE_WAIT_SECONDS)
-        if got is None:
-            return []
-        # Back where it was, then taken and filed by the script, in one step of Redis's.
-        self.client.rpush(got[0], got[1])
-        return self.take(1)
+        self.client.blmove(SUBMIT_QUEUE, SUBMIT_QUEUE, IDLE_WAIT_SECONDS, "RIGHT", "RIGHT")
+        return self.take(slots)
 
     def start_one(self, one: Taken) -> None:
         call = submit_call(one.raw) if one.tag else None
@@ -286,7 +289,7 @@ class Intake:
                 result = self.run(call.message)
             except Exception as exc:
                 log.warning("intake: %s[%s] failed (%s: %s); handed to the task's retries",
-                            SUBMIT_TASK, call.task_id, type(exc).__name__, exc)
+                            SUBMIT_TASK, call.task_id, type(exc).__name__, str(exc)[:300])
                 self.send_event("task-retried", uuid=call.task_id,
                                 exception=f"{type(exc).__name__}({str(exc)[:500]!r})",
                                 traceback="")
