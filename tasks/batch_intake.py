@@ -6,10 +6,10 @@ acknowledge it. At real provider latency those costs are most of a worker's GIL 
 issue 15), and a plain task pays them too, so cancelflow's durable work came on top. This
 consumer step takes the ``cancellations`` queue off Celery's consumer and reads it itself:
 
-- One Lua call takes as many messages as the step has free threads (at most the worker's
-  concurrency), in kombu's priority order, and files each one where kombu keeps unacknowledged
-  messages, with the time: if the worker dies, kombu's own sweep hands them out again after the
-  visibility timeout, as it does for Celery's messages.
+- One Lua call takes as many messages as the step has free threads (at most 1.5 times the
+  worker's concurrency, ``RUNS_PER_POOL_THREAD``), in kombu's priority order, and files each one
+  where kombu keeps unacknowledged messages, with the time: if the worker dies, kombu's own sweep
+  hands them out again after the visibility timeout, as it does for Celery's messages.
 - A clean ``cancellations.submit`` message runs the same use case as the task (the job stored by
   the group commit, its claimed legs called, their results recorded) on one of the step's
   threads, with the task's events (received, started, succeeded) for Flower.
@@ -68,6 +68,14 @@ IDLE_WAIT_SECONDS = 1
 # Redis unreachable: the step tries again after this long, doubling up to the cap.
 OUTAGE_RETRY_SECONDS = 0.5
 OUTAGE_RETRY_MAX_SECONDS = 5.0
+# The step runs up to this many submit calls at once per thread of the worker's pool (48 for the
+# default 32): a run holds its thread a little longer than its provider call (its job stored and
+# its round recorded, each shared with other runs within a few milliseconds), so as many threads
+# as the pool would keep fewer calls in flight than a plain task on the same pool. Measured at
+# 100 ms provider latency on a machine fast enough that CPU was not the limit: 32 runs gave 0.86
+# and 0.90 of the plain task (threads x32), 48 gave 1.02, 64 gave 1.03 for more CPU a job
+# (BENCHMARKS.md, issue 15).
+RUNS_PER_POOL_THREAD = 1.5
 # A warm shutdown waits this long for the runs under way (Celery's soft shutdown is 10 s).
 SHUTDOWN_WAIT_SECONDS = 10.0
 
@@ -413,7 +421,8 @@ class BatchIntake(bootsteps.StartStopStep):  # type: ignore[misc]
             except Exception as exc:
                 log.debug("intake: %s event not sent (%s)", kind, type(exc).__name__)
 
-        self.intake = Intake(client, run_submit, send_event, c.controller.concurrency)
+        runs = max(1, round(c.controller.concurrency * RUNS_PER_POOL_THREAD))
+        self.intake = Intake(client, run_submit, send_event, runs)
         self.intake.start()
 
     def shutdown(self, c: Any) -> None:
