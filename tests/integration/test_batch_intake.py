@@ -17,6 +17,7 @@ import redis
 from celery import Celery
 from kombu import Connection
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from devstack.sandbox_control import SandboxControl
 from devstack.waiting import wait_until
@@ -26,7 +27,7 @@ from tests.support import wait_for_job
 from worker.celery_app import create_celery
 from worker.producer import publish
 from worker.settings import Settings
-from worker.task_names import SUBMIT_QUEUE, SUBMIT_TASK
+from worker.task_names import INTERNAL_QUEUE, SUBMIT_QUEUE, SUBMIT_TASK
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +115,55 @@ def test_only_a_clean_submit_call_is_run_by_the_intake(
     envelope = json.loads(raw)
     _variants()[variant](envelope)
     assert submit_call(json.dumps(envelope).encode()) is None
+
+
+class _Recorded:
+    """The step's run and event callbacks, recording what they were given."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+        self.runs: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str]] = []
+
+    def run(self, message: Any) -> dict[str, Any]:
+        self.runs.append(message.kwargs["request"])
+        if self.fail:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return {"job_id": "j", "created": True, "state": "pending"}
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.events.append((kind, fields["uuid"]))
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["ran", "failed"])
+def test_a_run_that_ends_is_acknowledged_and_one_that_fails_goes_to_celery(
+    idle_broker: tuple[Celery, redis.Redis], fail: bool
+) -> None:
+    """The step's own threads: a run that returns has its filed copy removed; one that raises
+    has its message, byte for byte, moved to the internal queue, where the task's retries take
+    it. Either way nothing is left filed, and the events say what happened."""
+    producer, client = idle_broker
+    request = {"idempotency_key": f"bi-{uuid.uuid4()}", "legs": []}
+    publish(producer, request)
+    published = client.lindex(SUBMIT_QUEUE, 0)
+    task_id = json.loads(published)["headers"]["id"]
+    recorded = _Recorded(fail)
+    intake = Intake(client, recorded.run, recorded.event, concurrency=2)
+    intake.start()
+    try:
+        wait_until(lambda: client.llen(SUBMIT_QUEUE) == 0 and client.hlen(UNACKED) == 0,
+                   timeout=10, what="the message taken and its filed copy removed")
+    finally:
+        intake.stop()
+    assert recorded.runs == [request]
+    kinds = [kind for kind, uuid_ in recorded.events if uuid_ == task_id]
+    if fail:
+        assert kinds == ["task-received", "task-started", "task-retried"]
+        assert client.lrange(INTERNAL_QUEUE, 0, -1) == [published]
+        assert intake.handed == 1
+    else:
+        assert kinds == ["task-received", "task-started", "task-succeeded"]
+        assert client.llen(INTERNAL_QUEUE) == 0
 
 
 def test_priority_lists_are_read_in_kombus_order() -> None:
