@@ -197,6 +197,7 @@ class Intake:
         self.runners = ThreadPoolExecutor(concurrency, thread_name_prefix="intake")
         self.stopping = threading.Event()
         self.lock = threading.Lock()
+        self.run_ended = threading.Condition(self.lock)  # notified when a run leaves ``running``
         self.acks: list[str] = []
         self.acks_waiting = threading.Event()  # set when a run ends
         self.running: dict[str, bytes] = {}  # tag -> raw, for the runs not yet ended
@@ -303,12 +304,14 @@ class Intake:
                                 traceback="")
                 with self.lock:
                     self.running.pop(one.tag, None)
+                    self.run_ended.notify_all()
                 self.hand_over(one)
                 return
             self.send_event("task-succeeded", uuid=call.task_id, result=repr(result),
                             runtime=time.monotonic() - started)
             with self.lock:
                 self.running.pop(one.tag, None)
+                self.run_ended.notify_all()
                 self.acks.append(one.tag)
             self.acks_waiting.set()
         finally:
@@ -361,13 +364,8 @@ class Intake:
         for thread in self.threads:
             thread.join(IDLE_WAIT_SECONDS + 5)
         self.runners.shutdown(wait=False)
-        deadline = time.monotonic() + SHUTDOWN_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            with self.lock:
-                if not self.running:
-                    break
-            time.sleep(0.05)
         with self.lock:
+            self.run_ended.wait_for(lambda: not self.running, timeout=SHUTDOWN_WAIT_SECONDS)
             unfinished = dict(self.running)
         for tag, raw in unfinished.items():
             try:
